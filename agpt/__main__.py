@@ -1,0 +1,5 @@
+import sys
+
+from agpt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Readers for MIMIC-CXR, Chest ImaGenome and MS-CXR, the prepared manifests, and the image cache."""
