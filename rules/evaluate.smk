@@ -16,8 +16,6 @@ rule evaluate_zeroshot:
     conda:
         "../envs/torch.yaml"
     threads: 2
-    resources:
-        gpu=0,
     params:
         agpt=agpt_command(),
         checkpoint="results/pretrain/model~{model}/init~{init}/checkpoint",
@@ -47,8 +45,6 @@ rule evaluate_finetuned:
     conda:
         "../envs/torch.yaml"
     threads: 2
-    resources:
-        gpu=0,
     params:
         agpt=agpt_command(),
         checkpoint=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/train/checkpoint",

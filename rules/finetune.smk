@@ -16,8 +16,6 @@ rule finetune:
     conda:
         "../envs/torch.yaml"
     threads: 2
-    resources:
-        gpu=0,
     params:
         agpt=agpt_command(),
         run=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/train",

@@ -17,8 +17,6 @@ rule pretrain:
     conda:
         "../envs/torch.yaml"
     threads: 2
-    resources:
-        gpu=0,
     params:
         agpt=agpt_command(),
         run="results/pretrain/model~{model}/init~{init}",
