@@ -118,7 +118,7 @@ def get_synonyms_table():
     """The synonym table AGPT with synonyms uses: a file path, or 'bundled'."""
     source = config["synonyms"]["source"]
     if source == "openai":
-        return "results/synonyms/generated.csv"
+        return "results/synonyms/generated.json"
     if source == "file":
         if not config["synonyms"]["file"]:
             raise ValueError(

@@ -1,6 +1,6 @@
 rule synonyms_generate:
     output:
-        table="results/synonyms/generated.csv",
+        table="results/synonyms/generated.json",
     log:
         "logs/synonyms_generate/synonyms_generate.log",
     conda:

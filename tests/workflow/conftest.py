@@ -30,6 +30,7 @@ def run_snakemake(
     args: list[str], workdir: Path, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess:
     """`python -m snakemake -s Snakefile --directory WORKDIR ARGS` with this interpreter."""
+    workdir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir), *args]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=snakemake_env(), cwd=workdir
