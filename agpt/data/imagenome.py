@@ -166,17 +166,17 @@ def anatomy_boxes(doc: dict, where: str, dicom_id: str, width: int, height: int,
             rejects.bad(where, f"objects[{k}]", dicom_id, f"malformed scene graph: duplicate bbox_name {name!r}")
             return None
         x1, y1, x2, y2 = coords
-        if min(coords) < 0:
-            box_counts["clipped_negative"] += 1
-        if max(x1, x2) > width or max(y1, y2) > height:
-            box_counts["clipped_outside"] += 1
-        x1, x2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
-        y1, y2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
-        if x2 <= x1 or y2 <= y1:
+        cx1, cx2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
+        cy1, cy2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
+        if cx2 <= cx1 or cy2 <= cy1:  # zero area (after clipping): never a training target
             box_counts["dropped_zero_area"] += 1
             rejects.drop(where, f"objects[{k}]", f"{dicom_id} | {name}",
                          f"zero-area box: {name} is {coords} in a {width}x{height} image after clipping")
             continue
-        found[name] = (x1, y1, x2, y2)
+        if min(coords) < 0:
+            box_counts["clipped_negative"] += 1
+        if max(x1, x2) > width or max(y1, y2) > height:
+            box_counts["clipped_outside"] += 1
+        found[name] = (cx1, cy1, cx2, cy2)
     box_counts["kept"] += len(found)
     return {a: found[a] for a in ANATOMIES if a in found}

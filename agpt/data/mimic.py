@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -78,15 +79,19 @@ def parse_image_path(rel: str) -> ImagePath:
 
 
 def resolve_image_path(root: str | Path, rel: str) -> Path:
-    """``root / rel``, refusing absolute paths and paths that leave ``root`` (``..``, symlinks)."""
-    rel_text = str(rel)
-    if not rel_text or Path(rel_text).is_absolute() or rel_text.startswith(("/", "\\")):
-        raise DataError(rel_text, f"image path must be relative to the image root {root}")
-    root_resolved = Path(root).resolve()
-    full = (root_resolved / rel_text).resolve()
-    if full != root_resolved and root_resolved not in full.parents:
-        raise DataError(rel_text, f"image path leaves the image root {root}")
-    return full
+    """``root / rel``, refusing absolute paths and paths that leave ``root``.
+
+    The check is lexical (``..`` segments), so data sets linked in file by file (symlinks into
+    an annex or a read-only store) still work.
+    """
+    rel_text = str(rel).replace("\\", "/")
+    if not rel_text or rel_text.startswith("/") or Path(rel_text).is_absolute() or ":" in rel_text.split("/")[0]:
+        raise DataError(rel, f"image path must be relative to the image root {root}")
+    root_abs = os.path.normpath(os.path.abspath(root))
+    full = os.path.normpath(os.path.join(root_abs, rel_text))
+    if full != root_abs and not full.startswith(root_abs.rstrip(os.sep) + os.sep):
+        raise DataError(rel, f"image path leaves the image root {root}")
+    return Path(full)
 
 
 def find_metadata(mimic_root: str | Path) -> Path | None:
