@@ -27,7 +27,11 @@ def _stack(parts: list, like: ArrayLike) -> ArrayLike:
 
 
 def _unbind(boxes: ArrayLike) -> tuple:
+    """Split ``[..., 4]`` into four ``[...]`` coordinates; integer input is promoted to float64
+    (boxes stay float: integer division and ``finfo`` on ints would otherwise break)."""
     if isinstance(boxes, torch.Tensor):
+        if not boxes.is_floating_point():
+            boxes = boxes.to(torch.float64)
         return boxes.unbind(-1)
     return tuple(np.moveaxis(np.asarray(boxes, dtype=np.float64), -1, 0))
 
@@ -118,8 +122,11 @@ def paired_giou(a_xyxy: ArrayLike, b_xyxy: ArrayLike) -> ArrayLike:
     return iou - _safe_div(hull - union, hull)
 
 
-def union_box(boxes_xyxy: ArrayLike) -> ArrayLike:
-    """Smallest xyxy box enclosing ``[N, 4]`` xyxy boxes -> ``[4]`` (MDETR's ``merge_boxes``)."""
+def union_box(boxes_xyxy: ArrayLike) -> np.ndarray:
+    """Smallest xyxy box enclosing ``[N, 4]`` xyxy boxes -> float64 ``np.ndarray[4]`` (MDETR's
+    ``merge_boxes``); torch input is accepted and converted."""
+    if isinstance(boxes_xyxy, torch.Tensor):
+        boxes_xyxy = boxes_xyxy.detach().cpu().numpy()
     b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     if len(b) == 0:
         raise ValueError("union_box needs at least one box")
@@ -130,11 +137,17 @@ def union_box(boxes_xyxy: ArrayLike) -> ArrayLike:
 class Letterbox:
     """Aspect-preserving resize of a ``width x height`` image onto a ``size x size`` canvas.
 
-    The longer side becomes ``size``; the resized extent is truncated with ``int()`` and the
-    padding split evenly (``left = (size - new_w) // 2``), as Chest ImaGenome's 224 frame does.
-    Boxes map with the *actual* per-axis resize factors ``new_w / width`` and
-    ``new_h / height``, so :meth:`boxes_to_original` is the exact inverse of
-    :meth:`boxes_to_canvas` and a canvas pixel edge maps onto an original pixel edge.
+    The longer side becomes ``size``; the resized extent ``int(side * size / long_side)`` is
+    truncated and the padding split evenly (``left = (size - new_w) // 2``, the extra pixel of
+    an odd pad on the right/bottom), like Chest ImaGenome's 224 frame.  Two deliberate
+    differences from ImaGenome's own formula (``x * ratio + left`` with
+    ``ratio = 224 / long_side``): the product is taken before the division, so the long side is
+    always exactly ``size`` (ImaGenome's ``int(3056 * (224 / 3056))`` gives 223), and boxes map
+    with the *actual* per-axis resize factors ``new_w / width`` and ``new_h / height``, i.e. the
+    factors of the resized image grid.  :meth:`boxes_to_original` is therefore the exact
+    inverse of :meth:`boxes_to_canvas` (up to float rounding) and a canvas pixel edge maps onto
+    an original pixel edge.  Never use these coordinates to read ImaGenome's ``x1..y2`` (224)
+    fields; use its ``original_*`` fields.
     """
 
     width: int
