@@ -1,21 +1,8 @@
-"""Fixtures for the metric tests: writing small gold/prediction CSVs."""
-
-import csv
-from pathlib import Path
+"""Fixtures for the metric tests."""
 
 import pytest
 
-GOLD_HEADER = ["dicom_id", "category_name", "label_text", "path", "x", "y", "w", "h",
-               "image_width", "image_height", "split"]
-PRED_HEADER = ["dicom_id", "label_text", "x", "y", "w", "h", "score"]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from metrics_csv import GOLD_HEADER, PRED_HEADER, write_csv
 
 
 @pytest.fixture
