@@ -111,6 +111,14 @@ def save_checkpoint(target: str | Path, model: torch.nn.Module, info: dict[str, 
     return write_atomic_dir(target, write)
 
 
+def resolve_checkpoint_dir(path: str | Path) -> Path:
+    """A checkpoint directory, or a run directory whose ``checkpoint/`` is meant."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).exists() and (path / "checkpoint" / CONFIG_FILE).exists():
+        return path / "checkpoint"
+    return path
+
+
 def read_checkpoint_config(ckpt_dir: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a checkpoint directory; a clear error when it is not one."""
     ckpt_dir = Path(ckpt_dir)

@@ -47,7 +47,8 @@ class TrainConfig:
     synonyms: str = "bundled"  # synonym table: bundled | none | path to a table file
     synonym_strategy: str = "uniform"  # none | uniform | frequency
     synonym_k: int = 5  # uniform: draw from the first k synonyms
-    augment: bool = True  # scale/translate/affine/intensity/noise (never a flip)
+    augment: bool = True  # intensity (brightness/contrast/gamma) + Gaussian noise (never a flip)
+    augment_geometric: bool = True  # also scale/translate/small affine (AGPT pre-training: off)
     seed: int = 0
     num_workers: int = 0  # DataLoader workers (0 = load in the main process)
     device: str = "auto"  # auto | cpu | cuda
@@ -100,11 +101,12 @@ class TrainConfig:
 # Defaults per (preset, setting), applied under the YAML/CLI values. The small numbers are
 # sized with benchmarks/bench_training.py so the CPU grid fits in ~20 minutes (docs/engine.md).
 PRESET_TRAIN_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("tiny", "pretrain"): {"epochs": 2, "images_per_batch": 2, "batch_size": 4},
+    ("tiny", "pretrain"): {"epochs": 2, "images_per_batch": 2, "augment_geometric": False},
     ("tiny", "finetune"): {"epochs": 2, "batch_size": 4},
-    ("small", "pretrain"): {"epochs": 1, "images_per_batch": 8, "anatomies_per_image": 8},
+    ("small", "pretrain"): {"epochs": 1, "images_per_batch": 8, "anatomies_per_image": 8, "augment_geometric": False},
     ("small", "finetune"): {"epochs": 4, "batch_size": 8},
-    ("paper", "pretrain"): {"epochs": 40, "images_per_batch": 8, "lr": 1e-4, "lr_text": 1e-5, "lr_visual": 1e-5},
+    ("paper", "pretrain"): {"epochs": 40, "images_per_batch": 8, "lr": 1e-4, "lr_text": 1e-5, "lr_visual": 1e-5,
+                            "augment_geometric": False},
     ("paper", "finetune"): {"epochs": 90, "batch_size": 8, "lr": 5e-5, "lr_text": 1e-5, "lr_visual": 1e-5},
 }
 

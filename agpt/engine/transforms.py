@@ -33,6 +33,7 @@ class AugmentConfig:
     contrast: float = 0.2  # scale around the mean by 1 +- c
     gamma: tuple[float, float] = (0.8, 1.25)
     noise_std: tuple[float, float] = (0.0, 6.0)  # Gaussian noise, grey levels of 255
+    geometric: bool = True  # False: intensity and noise only (AGPT's pre-training augmentation)
 
 
 def affine_matrix(size: int, scale: float, rotate_deg: float, shear_deg: float, tx: float, ty: float) -> np.ndarray:
@@ -112,7 +113,7 @@ class Augment:
 
     def __call__(self, image: np.ndarray, boxes_xyxy: np.ndarray, rng: np.random.Generator):
         size = image.shape[0]
-        matrix = self.sample_matrix(size, boxes_xyxy, rng)
+        matrix = self.sample_matrix(size, boxes_xyxy, rng) if self.cfg.geometric else np.eye(3)
         warped = warp_image(image, matrix) if not np.allclose(matrix, np.eye(3)) else image
         boxes = transform_boxes(boxes_xyxy, matrix, size)
         return self.intensity(warped, rng), boxes
@@ -122,3 +123,20 @@ def normalise(image: np.ndarray) -> torch.Tensor:
     """``[S, S]`` grey levels in [0, 255] (uint8 or float) -> ``float32[1, S, S]`` model input."""
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)) / 255.0
     return ((x - PIXEL_MEAN) / PIXEL_STD).unsqueeze(0)
+
+
+def letterbox_image(image: np.ndarray, size: int):
+    """``uint8[H, W]`` -> (``uint8[size, size]`` canvas, ``Letterbox``): longest side to ``size``, zero padding.
+
+    The same geometry as the preprocessing cache (``agpt.boxes.Letterbox``), for images that
+    are not in a cache (``agpt ground``).
+    """
+    from agpt.boxes import Letterbox
+
+    h, w = image.shape[:2]
+    lb = Letterbox(width=int(w), height=int(h), size=int(size))
+    resized = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(
+        (lb.resized_width, lb.resized_height), Image.Resampling.BILINEAR)
+    canvas = np.zeros((size, size), dtype=np.uint8)
+    canvas[lb.pad_top:lb.pad_top + lb.resized_height, lb.pad_left:lb.pad_left + lb.resized_width] = np.asarray(resized)
+    return canvas, lb
