@@ -18,11 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--batch-size", type=int, default=32, dest="batch_size", help="phrases per batch")
+    parser.add_argument("--protocol", choices=("merged", "any"), default="merged",
+                        help="multi-box phrases: IoU with the merged gold box or the best single box")
 
 
 def main(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from agpt.data.prepared import read_prepared_mscxr
     from agpt.engine.checkpoint import resolve_checkpoint_dir
     from agpt.engine.datasets import PhraseDataset
@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     from agpt.engine.loading import load_checkpoint_model
     from agpt.engine.runs import open_cache
     from agpt.engine.runtime import choose_device
-    from agpt.metrics import score
+    from agpt.scoring import score_files
 
     started = time.time()
     device = choose_device(args.device)
@@ -51,8 +51,8 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pred_df.to_csv(out / "predictions.csv", index=False)
-    gold_df = pd.read_csv(gold_path, dtype={"dicom_id": str})
-    metrics = dict(score(gold_df, pred_df))
+    # Score the files exactly as `agpt score` would (same readers, same validation).
+    metrics = score_files(gold_path, out / "predictions.csv", protocol=args.protocol)
     metrics.update({"checkpoint": str(ckpt), "split": args.split, "seconds": round(time.time() - started, 3)})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_plain) + "\n")
     print(json.dumps({k: metrics[k] for k in metrics if k in ("miou", "acc@0.5", "n", "split", "checkpoint")},

@@ -11,6 +11,7 @@ Layout::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -32,6 +33,7 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
+@functools.lru_cache(maxsize=1)
 def git_sha() -> str | None:
     """The git commit of the agpt source tree, when it is a git checkout (else None)."""
     root = Path(agpt.__file__).resolve().parent.parent
