@@ -3,19 +3,19 @@ rule baseline:
     input:
         manifest=f"{PREPARED}/manifest.json",
     output:
-        metrics="results/runs/model~{baseline}/setting~baseline/eval/metrics.json",
-        predictions="results/runs/model~{baseline}/setting~baseline/eval/predictions.csv",
+        metrics="results/runs/baseline~{baseline}/eval/metrics.json",
+        predictions="results/runs/baseline~{baseline}/eval/predictions.csv",
     log:
-        "logs/baseline/model~{baseline}.log",
+        "logs/baseline/baseline~{baseline}.log",
     benchmark:
-        "benchmarks/baseline/model~{baseline}.tsv"
+        "benchmarks/baseline/baseline~{baseline}.tsv"
     conda:
         "../envs/data.yaml"
     params:
         agpt=agpt_command(),
         prepared=subpath(input.manifest, parent=True),
         split=lookup(dpath="evaluation/split", within=config),
-        out="results/runs/model~{baseline}/setting~baseline/eval",
+        out="results/runs/baseline~{baseline}/eval",
     shell:
         "{params.agpt} baseline {wildcards.baseline} --prepared {params.prepared}"
         " --split {params.split} --out {params.out} > {log} 2>&1"

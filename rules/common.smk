@@ -182,7 +182,7 @@ def get_finetune_runs():
 
 def get_baseline_runs():
     return expand(
-        "results/runs/model~{baseline}/setting~baseline/eval",
+        "results/runs/baseline~{baseline}/eval",
         baseline=GRID["baselines"],
     )
 

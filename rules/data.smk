@@ -57,7 +57,8 @@ rule cache:
         pixel_mode=lookup(dpath="data/pixel_mode", within=config),
     shell:
         "{params.agpt} data cache --prepared {params.prepared} --image-root {params.image_root}"
-        " --size {params.size} --pixel-mode {params.pixel_mode} --out {output.cache} > {log} 2>&1"
+        " --size {params.size} --pixel-mode {params.pixel_mode} --workers {threads}"
+        " --out {output.cache} > {log} 2>&1"
 
 
 rule data:

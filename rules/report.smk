@@ -19,6 +19,9 @@ rule tables:
         table="results/tables/ablation.csv",
         markdown="results/tables/ablation.md",
         latex="results/tables/ablation.tex",
+        per_category="results/tables/per_category.csv",
+        runs="results/tables/runs.csv",
+        comparisons="results/tables/comparisons.csv",
     log:
         "logs/tables/tables.log",
     benchmark:
@@ -42,6 +45,7 @@ rule report_html:
         gold=get_gold(),
         cache=CACHE,
         config="results/config.yaml",
+        manifest=f"{PREPARED}/manifest.json",
         metrics=get_metrics(get_all_runs()),
         train_logs=get_train_logs(),
     output:
@@ -59,4 +63,5 @@ rule report_html:
     shell:
         "{params.agpt} report html --tables {params.tables} --runs {params.runs}"
         " --gold {input.gold} --cache {input.cache} --train-logs {input.train_logs}"
-        " --benchmarks benchmarks --config {input.config} --out {output.html} > {log} 2>&1"
+        " --benchmarks benchmarks --config {input.config} --manifest {input.manifest}"
+        " --out {output.html} > {log} 2>&1"
