@@ -1,3 +1,7 @@
+localrules:
+    effective_config,
+
+
 # The effective configuration (config.yaml + --configfile + schema defaults), for the report.
 rule effective_config:
     output:

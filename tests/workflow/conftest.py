@@ -76,3 +76,44 @@ def merged_config(*paths: Path, overrides: dict | None = None) -> dict:
 def workdir(tmp_path: Path) -> Path:
     """An empty working directory for one Snakemake run (results, logs, .snakemake)."""
     return tmp_path
+
+
+WORKFLOW_COMMANDS = ("phantom", "data", "synonyms", "pretrain", "finetune", "evaluate", "baseline", "report")
+
+
+def missing_commands() -> list[str]:
+    """agpt commands the workflow calls that this checkout does not have yet."""
+    import importlib.util
+
+    return [c for c in WORKFLOW_COMMANDS if importlib.util.find_spec(f"agpt.commands.{c}") is None]
+
+
+def grid_sizes(config: dict) -> dict[str, int]:
+    """Cells of the grid: fine-tuning runs (with seeds), fine-tuned cells, zero-shot runs, baselines."""
+    grid = config["grid"]
+    n_pretrained = len([i for i in grid["inits"] if i != "base"])
+    cells = len(grid["models"]) * len(grid["inits"]) * len(grid["modes"]) * len(grid["fractions"])
+    cells *= "finetune" in grid["settings"]
+    return {
+        "finetune_cells": cells,
+        "finetune_runs": cells * len(grid["seeds"]),
+        "zeroshot": len(grid["models"]) * n_pretrained * ("zeroshot" in grid["settings"]),
+        "baselines": len(grid["baselines"]),
+    }
+
+
+def check_run_outputs(workdir: Path, config: dict) -> None:
+    """The tables (a row per cell, seeds pooled), the report, and every run's files."""
+    import pandas as pd
+
+    n = grid_sizes(config)
+    table = pd.read_csv(workdir / "results/tables/ablation.csv")
+    assert len(table) == n["finetune_cells"] + n["zeroshot"] + n["baselines"], table
+    for name in ("ablation.md", "ablation.tex", "per_category.csv", "comparisons.csv", "runs.csv"):
+        assert (workdir / "results/tables" / name).stat().st_size > 0, name
+    html = workdir / "reports/ablation.html"
+    assert html.stat().st_size > 1000 and "<html" in html.read_text()[:2000].lower()
+    runs = workdir / "results/runs"
+    assert len(list(runs.rglob("metrics.json"))) == n["finetune_runs"] + n["zeroshot"] + n["baselines"]
+    assert len(list((workdir / "benchmarks/finetune").rglob("*.tsv"))) == n["finetune_runs"]
+    assert len(list((workdir / "logs/evaluate_finetuned").rglob("*.log"))) == n["finetune_runs"]
