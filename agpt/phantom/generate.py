@@ -74,7 +74,8 @@ def generate_phantom(out: Path, config: PhantomConfig, overwrite: bool = False) 
     n_phrases, n_boxes = write_mscxr(out / "ms-cxr", plan, findings_by_id)
     headers = [h for _, h, _ in results]
     summary = {
-        "version": PHANTOM_VERSION, "config": config.to_dict(),
+        # the worker count never changes a byte, so it is not recorded
+        "version": PHANTOM_VERSION, "config": {k: v for k, v in config.to_dict().items() if k != "workers"},
         "counts": {
             "patients": len(plan.patients), "images": len(plan.images),
             "pretrain_images": sum(s.subset == "pretrain" for s in plan.images),
