@@ -33,8 +33,8 @@ class Style:
         s = cls(
             gamma=rng.uniform(0.85, 1.25),
             contrast=rng.uniform(0.85, 1.15),
-            noise=rng.uniform(0.005, 0.014),
-            grain=rng.uniform(0.004, 0.014),
+            noise=rng.uniform(0.003, 0.008),
+            grain=rng.uniform(0.003, 0.008),
             blur=rng.uniform(0.3, 1.0),
             rib_visibility=rng.uniform(0.6, 1.3),
             vessel_visibility=rng.uniform(0.7, 1.2),
@@ -181,10 +181,12 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     # vessels: trees from each hilum, visible only over the lungs
     segs: list = []
     for side, sgn in (("right", -1.0), ("left", 1.0)):
-        hil = a.to_px(sgn * 0.2, p.carina + 0.14)
-        for ang in np.linspace(-np.pi / 2 - 0.5, np.pi / 2 + 0.6, 6):
+        for ang in np.linspace(-np.pi / 2 - 0.5, np.pi / 2 + 0.6, 9) + rng.normal(0, 0.1, 9):
             direction = ang if sgn > 0 else np.pi - ang
-            _vessel_tree(rng, hil, direction, 0.22 * L, 0.014 * L, 4, segs)
+            # roots spread over the hilum (not one point), starting a little way out along their direction
+            hu, hv = sgn * (0.2 + rng.uniform(-0.04, 0.04)), p.carina + 0.14 + rng.uniform(-0.08, 0.08)
+            hil = a.to_px(hu, hv) + 0.04 * L * np.array([np.cos(direction), np.sin(direction)])
+            _vessel_tree(rng, hil, direction, 0.18 * L, 0.012 * L, 5, segs)
     vimg = Image.new("L", (W, H), 0)
     draw = ImageDraw.Draw(vimg)
     for pts, wdt in segs:
@@ -194,7 +196,9 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
                                      p.carina + 0.14 + 0.1 * np.sin(np.linspace(0, 6.3, 16)))
                              for sg in (-1, 1)], blur=0.012 * W)
     lungs_any = lung["right"] + lung["left"]
-    vessels = (0.1 * vessels * style.vessel_visibility + 0.07 * hila) * np.clip(lungs_any, 0, 1)
+    # fine reticular lung texture (interstitium, overlapping small vessels) so lungs are not flat black
+    texture = 0.01 * smooth_field(rng, shape, 0.004, factor=2) + 0.012 * smooth_field(rng, shape, 0.03, factor=4)
+    vessels = (0.11 * vessels * style.vessel_visibility + 0.07 * hila + texture) * np.clip(lungs_any, 0, 1)
     return Layers(base=base.astype(np.float32), vessels=vessels.astype(np.float32), lung=lung,
                   lung_hard=lung_hard, findings=np.zeros(shape, np.float32))
 
