@@ -191,7 +191,7 @@ def build_anatomy(p: PatientParams, width: int, height: int) -> Anatomy:
     hv = np.concatenate([rv[::-1], [bottom_v, bottom_v + 0.02, bottom_v], lv, arc_v[::-1]])
     a.outlines["heart"] = a.to_px(hu, hv)
     # trachea (air column) from the top of the image down to the carina, then the main bronchi
-    top_v = -0.5 - (p.cy - p.lung_height / 2) / p.lung_height
+    top_v = 0.5 - p.cy / p.lung_height
     tu = np.array([-0.045, 0.025, 0.03, -0.04]) - 0.01
     tv = np.array([top_v, top_v, p.carina, p.carina])
     a.outlines["trachea"] = a.to_px(tu, tv)
@@ -233,7 +233,7 @@ def build_anatomy(p: PatientParams, width: int, height: int) -> Anatomy:
 
 def _body_outline(a: Anatomy) -> None:
     p = a.params
-    top_v = -0.5 - (p.cy - p.lung_height / 2) / p.lung_height - 0.05
+    top_v = 0.5 - p.cy / p.lung_height - 0.05
     bottom_v = 0.5 + (a.height - p.cy) / p.lung_height + 0.05
     v = np.linspace(top_v, bottom_v, 80)
     neck = 0.3

@@ -58,13 +58,14 @@ def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def _blob(g: _Grid, rng, side: str, cu: float, cv: float, ru: float, rv: float, rough: float) -> np.ndarray:
+def _blob(g: _Grid, rng, side: str, cu: float, cv: float, ru: float, rv: float, rough: float,
+          soft: float = 0.0) -> np.ndarray:
     """Irregular patch in [0, 1] centred at canonical (cu, cv) with radii (ru, rv); rough = noise amount."""
     sgn = -1.0 if side == "right" else 1.0
     d2 = ((g.u - sgn * cu) / ru) ** 2 + ((g.v - cv) / rv) ** 2
     # noise modulates the patch but never creates density far from it
     field = np.exp(-d2) * (1 + rough * smooth_field(rng, g.u.shape, 0.03, factor=4))
-    return _smoothstep(field, 0.35, 0.75)
+    return _smoothstep(field, 0.35 - soft, 0.75 + soft)  # soft > 0: ill-defined margins
 
 
 def _add(layers: Layers, side: str, mask: np.ndarray, amplitude: float) -> BoxXYXY | None:
@@ -111,7 +112,7 @@ def draw_effusion(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
     lateral = abs(p.right_lateral if side == "right" else p.left_lateral)
     sgn = -1.0 if side == "right" else 1.0
     t = np.clip((sgn * g.u - 0.1) / (lateral - 0.1), 0, 1)
-    meniscus = level + (0.12 if size == "small" else 0.06) * (1 - t) ** 2 - 0.05 * t ** 4
+    meniscus = level + (0.12 if size == "small" else 0.06) * (1 - t) ** 2 - 0.1 * t ** 3  # rises laterally
     mask = _smoothstep(g.v - meniscus, -0.006, 0.012)
     if size == "small":
         mask = mask * _smoothstep(t, 0.3, 0.45)
@@ -122,14 +123,14 @@ def draw_effusion(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
 ZONE_V = {"upper": (0.2, 0.36), "mid": (0.42, 0.6), "lower": (0.66, 0.8), "apical": (0.08, 0.16)}
 
 
-def draw_airspace(a, layers, g, rng, side, size, zone, amplitude, rough) -> list[BoxXYXY | None]:
+def draw_airspace(a, layers, g, rng, side, size, zone, amplitude, rough, soft=0.0) -> list[BoxXYXY | None]:
     """Consolidation / pneumonia / lung opacity: an irregular patch in one lung zone."""
     lo, hi = ZONE_V[zone]
     r = {"small": (0.13, 0.08), "moderate": (0.2, 0.12), "large": (0.28, 0.17)}[size]
     ru, rv = r[0] * rng.uniform(0.8, 1.25), r[1] * rng.uniform(0.8, 1.25)
     box = None
     for _ in range(6):  # the patch must land in the lung field
-        m = _blob(g, rng, side, rng.uniform(0.35, 0.65), rng.uniform(lo, hi), ru, rv, rough)
+        m = _blob(g, rng, side, rng.uniform(0.35, 0.65), rng.uniform(lo, hi), ru, rv, rough, soft)
         trial = _mask_box((m > 0.5) & layers.lung_hard[side])
         if trial is not None and (trial[2] - trial[0]) > 0.03 * a.width:
             box = _add(layers, side, m, amplitude)
@@ -174,9 +175,9 @@ def draw_finding(a: Anatomy, layers: Layers, g: _Grid, rng, f: Finding) -> Findi
         elif f.category == "Pleural Effusion":
             boxes += draw_effusion(a, layers, g, rng, side, f.size)
         elif f.category in ("Consolidation", "Pneumonia"):
-            boxes += draw_airspace(a, layers, g, rng, side, f.size, f.zone, rng.uniform(0.14, 0.3), 0.35)
+            boxes += draw_airspace(a, layers, g, rng, side, f.size, f.zone, rng.uniform(0.14, 0.3), 0.45, soft=0.1)
         elif f.category == "Lung Opacity":
-            boxes += draw_airspace(a, layers, g, rng, side, f.size, f.zone, rng.uniform(0.08, 0.2), 0.5)
+            boxes += draw_airspace(a, layers, g, rng, side, f.size, f.zone, rng.uniform(0.08, 0.2), 0.6, soft=0.25)
         elif f.category == "Atelectasis":
             boxes += draw_atelectasis(a, layers, g, rng, side, f.size)
         elif f.category == "Edema":
