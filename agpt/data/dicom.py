@@ -73,12 +73,19 @@ def stored_values(ds: pydicom.Dataset, path: object) -> np.ndarray:
     if int(ds.get("PixelRepresentation", 0)) == 0 and bits_stored < bits_allocated:
         # junk above HighBit (overlays, vendor flags) must not reach the intensities
         shift = int(ds.get("HighBit", bits_stored - 1)) + 1 - bits_stored
-        arr = (arr.astype(np.uint32) >> max(shift, 0)) & ((1 << bits_stored) - 1)
+        if shift > 0:
+            arr = arr >> shift
+        arr = np.bitwise_and(arr, arr.dtype.type((1 << bits_stored) - 1))  # in the native dtype: fast
     return arr
 
 
-def _to_uint8(unit: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+def _to_uint8(unit: np.ndarray, invert: bool = False) -> np.ndarray:
+    """``[0, 1]`` floats -> uint8 (``invert``: ``1 - unit``), in place on ``unit``."""
+    np.clip(unit, 0.0, 1.0, out=unit)
+    if invert:
+        np.subtract(1.0, unit, out=unit)
+    unit *= 255.0
+    return np.rint(unit, out=unit).astype(np.uint8)
 
 
 def _minmax_unit(arr: np.ndarray) -> np.ndarray:
@@ -157,10 +164,11 @@ def dicom_to_uint8(ds: pydicom.Dataset, path: object, pixel_mode: str = "mimic_j
     if voi_range is None or voi_range[1] <= voi_range[0]:
         unit = _minmax_unit(values)
     else:
-        unit = (values.astype(np.float64) - voi_range[0]) / (voi_range[1] - voi_range[0])
-    if monochrome1:  # after VOI: the window is defined on the stored polarity
-        unit = 1.0 - unit
-    return _to_uint8(unit)
+        unit = values.astype(np.float64, copy=True)
+        unit -= voi_range[0]
+        unit /= voi_range[1] - voi_range[0]
+    # MONOCHROME1 is inverted after VOI: the window is defined on the stored polarity
+    return _to_uint8(unit, invert=monochrome1)
 
 
 def load_dicom(path: str | Path, pixel_mode: str = "mimic_jpg_equivalent") -> np.ndarray:
