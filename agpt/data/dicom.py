@@ -25,8 +25,10 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from agpt.errors import DataError
 
 PIXEL_MODES: tuple[str, ...] = ("mimic_jpg_equivalent", "voi")
-PLUGIN_HINT = ("install the optional DICOM decoders with: pip install 'agpt[dicom-jpeg]' "
-               "(pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg, pyjpegls)")
+PLUGIN_HINT = (
+    "install the optional DICOM decoders with: pip install 'agpt[dicom-jpeg]' "
+    "(pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg, pyjpegls)"
+)
 
 
 def read_dicom(path: str | Path, pixels: bool = True) -> pydicom.Dataset:
@@ -45,8 +47,13 @@ def read_dicom(path: str | Path, pixels: bool = True) -> pydicom.Dataset:
     for tag in ("Rows", "Columns", "BitsStored", "PhotometricInterpretation"):
         if tag not in ds:
             raise DataError(path, f"DICOM file has no {tag}")
-    if int(ds.get("SamplesPerPixel", 1)) != 1 or str(ds.PhotometricInterpretation) not in ("MONOCHROME1", "MONOCHROME2"):
-        raise DataError(path, f"not a grayscale image (PhotometricInterpretation {ds.PhotometricInterpretation})")
+    if int(ds.get("SamplesPerPixel", 1)) != 1 or str(ds.PhotometricInterpretation) not in (
+        "MONOCHROME1",
+        "MONOCHROME2",
+    ):
+        raise DataError(
+            path, f"not a grayscale image (PhotometricInterpretation {ds.PhotometricInterpretation})"
+        )
     if int(ds.get("NumberOfFrames", 1) or 1) != 1:
         raise DataError(path, f"multi-frame DICOM ({ds.NumberOfFrames} frames) is not a radiograph")
     return ds
@@ -65,7 +72,9 @@ def stored_values(ds: pydicom.Dataset, path: object) -> np.ndarray:
     except Exception as err:
         ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         if ts is not None and ts.is_compressed:
-            raise DataError(path, f"cannot decode {ts.name} pixel data ({type(err).__name__}); {PLUGIN_HINT}") from err
+            raise DataError(
+                path, f"cannot decode {ts.name} pixel data ({type(err).__name__}); {PLUGIN_HINT}"
+            ) from err
         raise DataError(path, f"unreadable pixel data ({type(err).__name__}: {err})") from err
     if arr.ndim != 2:
         raise DataError(path, f"pixel data has shape {arr.shape}, expected a 2-D grayscale image")
@@ -118,7 +127,9 @@ def _voi_lut_table(ds: pydicom.Dataset) -> tuple[np.ndarray, int] | None:
         raise ValueError(f"{depth} bits per VOI LUT entry is not a valid LUT Descriptor depth")
     data = item.LUTData
     if isinstance(data, bytes):  # OW: 16-bit words in the dataset's byte order
-        little = ds.file_meta.TransferSyntaxUID.is_little_endian if "TransferSyntaxUID" in ds.file_meta else True
+        little = (
+            ds.file_meta.TransferSyntaxUID.is_little_endian if "TransferSyntaxUID" in ds.file_meta else True
+        )
         table = np.frombuffer(data, dtype="<u2" if little else ">u2")[:n].astype(np.int64)
     else:
         table = np.asarray(data if isinstance(data, (list, tuple)) else [data], dtype=np.int64)[:n]
