@@ -302,6 +302,22 @@ def test_bad_input_gives_one_clear_line_and_exit_2(
         assert text in err, err
 
 
+def test_blank_lines_are_skipped_but_counted_as_lines(monkeypatch, capsys, tmp_path):
+    gold = write_csv(tmp_path / "gold.csv", GOLD_HEADER, gold_rows())
+    pred = tmp_path / "pred.csv"
+    pred.write_text(",".join(PRED_HEADER) + "\n\nimg1,left base,0,0,10,10,1\n\nimg1,left base,0,0,1,1,1\n")
+    rc, _, err = run_cli(monkeypatch, capsys, "--gold", gold, "--pred", pred)
+    assert rc == 2 and "row 2 (line 5): second prediction" in err and "first in row 1 (line 3)" in err
+
+
+def test_not_utf8(monkeypatch, capsys, tmp_path):
+    gold = write_csv(tmp_path / "gold.csv", GOLD_HEADER, gold_rows())
+    pred = tmp_path / "pred.csv"
+    pred.write_bytes(b"dicom_id,label_text,x,y,w,h\nimg1,left \xff base,0,0,1,1\n")
+    rc, _, err = run_cli(monkeypatch, capsys, "--gold", gold, "--pred", pred)
+    assert rc == 2 and f"{pred}: not UTF-8 text" in err and err.count("\n") == 1
+
+
 def test_missing_file_and_bad_options(monkeypatch, capsys, small_pair, tmp_path):
     gold, pred = small_pair
     rc, _, err = run_cli(monkeypatch, capsys, "--gold", tmp_path / "nope.csv", "--pred", pred)
