@@ -98,16 +98,12 @@ def per_pair_iou(gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "
     _, first_row = np.unique(phrase_of_row, return_index=True)  # codes are 0..n-1, all present
     category = gold_df["category_name"].astype(str).to_numpy()
     size = gold_df[["image_width", "image_height"]].to_numpy(dtype=np.float64)
-    if (category != category[first_row][phrase_of_row]).any() or (
+    disagree = (category != category[first_row][phrase_of_row]) | (
         size != size[first_row][phrase_of_row]
-    ).any():
-        bad = np.flatnonzero(
-            (category != category[first_row][phrase_of_row])
-            | (size != size[first_row][phrase_of_row]).any(axis=1)
-        )[0]
-        raise ValueError(
-            f"gold rows of phrase {phrases[phrase_of_row[bad]]!r} disagree on category or image size"
-        )
+    ).any(axis=1)
+    if disagree.any():
+        bad = phrases[phrase_of_row[np.flatnonzero(disagree)[0]]]
+        raise ValueError(f"gold rows of phrase {bad!r} disagree on category or image size")
 
     # Predictions -> phrase ids
     pred_keys = pd.MultiIndex.from_arrays(
