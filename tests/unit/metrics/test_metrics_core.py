@@ -218,8 +218,10 @@ def test_score_is_fast_on_mscxr_size():
         [[f"d{i}", f"phrase {i}", *(xy[i] + rng.integers(-50, 50, 2)), *wh[i]] for i in range(n)]
     )
     score(gold, pred, bootstrap=10)  # warm-up
-    start = time.perf_counter()
-    out = score(gold, pred, protocol="any", bootstrap=1000, seed=0)
-    elapsed = time.perf_counter() - start
+    elapsed = []
+    for _ in range(3):  # best of 3: other jobs share these CPUs
+        start = time.process_time()
+        out = score(gold, pred, protocol="any", bootstrap=1000, seed=0)
+        elapsed.append(time.process_time() - start)
     assert out["n"] == n
-    assert elapsed < 1.0, f"score() took {elapsed:.2f} s"
+    assert min(elapsed) < 1.0, f"score() took {min(elapsed):.2f} s of CPU"
