@@ -28,6 +28,7 @@ class Reject:
     row: str
     record: str
     reason: str  # "<kind>: <detail>"
+    bad: bool = False  # malformed input (skipped by --skip-bad), not a cleaning rule
 
     @property
     def kind(self) -> str:
@@ -50,14 +51,20 @@ class RejectLog:
         """A malformed record: raise unless skipping bad records."""
         if not self.skip_bad:
             raise DataError(file, reason if record in (None, "") else f"{reason} [record {record}]", row)
-        self._add(file, row, record, reason)
+        self._add(file, row, record, reason, bad=True)
 
     def drop(self, file: object, row: object, record: object, reason: str) -> None:
         """A record removed by a documented cleaning rule (always applied, always listed)."""
         self._add(file, row, record, reason)
 
-    def _add(self, file: object, row: object, record: object, reason: str) -> None:
-        self.rejects.append(Reject(str(file), "" if row is None else str(row), "" if record is None else str(record), reason))
+    def _add(self, file: object, row: object, record: object, reason: str, bad: bool = False) -> None:
+        self.rejects.append(Reject(str(file), "" if row is None else str(row), "" if record is None else str(record),
+                                   reason, bad))
+
+    @property
+    def n_bad(self) -> int:
+        """Malformed records that were skipped (``check`` fails when this is not zero)."""
+        return sum(r.bad for r in self.rejects)
 
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(r.kind for r in self.rejects).items()))
