@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise AgptError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     result = score_files(args.gold, args.pred, protocol=args.protocol, bootstrap=args.bootstrap, seed=args.seed)
-    text = json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False)
+    text = json.dumps(result, indent=2, allow_nan=False)  # ASCII-safe on any terminal
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -165,3 +165,9 @@ def test_bad_input_exit_status_in_a_real_process(small_pair):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == (f"agpt score: error: {pred}, row 3 (line 4): prediction for phrase "
                                    f"'unknown' in 'img9', which is not in the gold file")
+
+
+def test_score_command_does_not_import_torch():
+    # agpt score is numpy-only: torch costs ~1.5 s of start-up per call
+    code = "import sys, agpt.cli, agpt.commands.score, agpt.scoring; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
