@@ -61,6 +61,14 @@ def test_success_writes_a_clean_table_with_provenance(openai_env, tmp_path):
     assert load_synonym_table(out).entries == table.entries
 
 
+def test_answer_keys_are_matched_case_insensitively(openai_env, tmp_path):
+    answer = good_answer()
+    answer["synonyms"]["Right Lung"] = answer["synonyms"].pop("right lung")
+    openai_env.ok(answer)
+    table = _generate(tmp_path, n=6)
+    assert table.synonyms("right lung") == ["right lung", "right hemithorax"]
+
+
 def test_cache_means_no_second_request(openai_env, tmp_path):
     openai_env.ok(good_answer())
     first = _generate(tmp_path, model="gpt-4o", n=6)
