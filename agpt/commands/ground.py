@@ -35,13 +35,14 @@ def read_phrases(args: argparse.Namespace) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     import torch
 
+    from agpt.data.cache import letterbox_image  # the cache's own resize, so inputs match training
     from agpt.data.images import load_image
     from agpt.boxes import box_xyxy_to_xywh
     from agpt.engine.checkpoint import resolve_checkpoint_dir
     from agpt.engine.evaluation import move_text
     from agpt.engine.loading import load_checkpoint_model
     from agpt.engine.runtime import autocast, choose_device
-    from agpt.engine.transforms import letterbox_image, normalise
+    from agpt.engine.transforms import normalise
 
     phrases = read_phrases(args)
     if not args.image.is_file():

@@ -39,11 +39,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def _prepared_hash(prepared: Path) -> str:
     from agpt.data.prepared import read_manifest
 
-    try:
-        manifest = read_manifest(prepared)
-    except FileNotFoundError:
-        raise AgptError(f"{prepared}: no manifest.json; is this a prepared directory (agpt data prepare)?") from None
-    return str(manifest.get("hash", ""))
+    return str(read_manifest(prepared).get("hash", ""))
 
 
 def open_cache(cache_dir: Path, model_cfg: Any):
@@ -51,12 +47,8 @@ def open_cache(cache_dir: Path, model_cfg: Any):
 
     if not Path(cache_dir).is_dir():
         raise AgptError(f"{cache_dir}: cache directory not found (build it with agpt data cache)")
-    cache = ImageCache.open(cache_dir)
-    size = loading.canvas_size(model_cfg)
-    if size is not None and int(cache.size) != size:
-        raise AgptError(f"{cache_dir}: cache canvas is {cache.size} px but the model expects {size} px; "
-                        f"rebuild the cache with --size {size}")
-    return cache
+    # Opening checks the cache is complete and not stale, and its canvas size fits the model.
+    return ImageCache.open(cache_dir, size=loading.canvas_size(model_cfg) if model_cfg is not None else None)
 
 
 def _train_overrides(args: argparse.Namespace, setting: str) -> dict[str, Any]:

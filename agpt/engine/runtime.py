@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import sys
 
@@ -36,6 +37,23 @@ def autocast(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def to_float32(obj):
+    """Recursively cast bf16/fp16 tensors in model outputs (dataclasses, dicts, lists) to fp32.
+
+    The forward pass runs under autocast; the losses (L1, GIoU, Hungarian costs) run in fp32.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.float() if obj.is_floating_point() and obj.dtype != torch.float32 else obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.replace(obj, **{f.name: to_float32(getattr(obj, f.name))
+                                           for f in dataclasses.fields(obj) if f.init})
+    if isinstance(obj, dict):
+        return {k: to_float32(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) and not (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+        return type(obj)(to_float32(v) for v in obj)
+    return obj
 
 
 def seed_everything(seed: int) -> None:

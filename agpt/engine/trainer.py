@@ -31,7 +31,7 @@ from agpt.engine.checkpoint import (
 from agpt.engine.config import RunConfig, TrainConfig
 from agpt.engine.datasets import collate
 from agpt.engine.evaluation import move_text
-from agpt.engine.runtime import autocast, configure_device, progress_bar, seed_everything, seed_worker
+from agpt.engine.runtime import autocast, configure_device, progress_bar, seed_everything, seed_worker, to_float32
 from agpt.errors import AgptError
 
 
@@ -80,6 +80,29 @@ def build_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.
     factor = LrFactor(cfg.schedule, steps_per_epoch, total, cfg.drop_epoch, cfg.lr_drop_factor,
                       max(1, int(math.ceil(cfg.warmup_fraction * total))))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_step(model, criterion, optimizer, batch: dict, device: torch.device, amp: bool,
+               clip_max_norm: float = 0.0) -> torch.Tensor:
+    """One optimiser step on a collated batch; returns the (detached) loss.
+
+    Forward under bf16 autocast on CUDA (fp32 on CPU); the loss is computed in fp32.
+    A non-finite loss skips the update (the caller decides whether to stop).
+    """
+    text = move_text(model.tokenize(batch["phrases"]), device)
+    images = batch["images"].to(device, non_blocking=True)
+    targets = batch["boxes"].to(device, non_blocking=True).float()
+    with autocast(device, amp):
+        out = model(images, text, batch["image_index"].to(device))
+    loss = criterion(to_float32(out) if device.type == "cuda" else out, targets, text)["loss"]
+    optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return loss.detach()
+    loss.backward()
+    if clip_max_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_max_norm)
+    optimizer.step()
+    return loss.detach()
 
 
 @dataclass
@@ -214,20 +237,9 @@ class Trainer:
                     break
                 if hasattr(self.criterion, "set_progress"):  # fraction of training done (TaCo ramp)
                     self.criterion.set_progress((epoch * steps + i) / (cfg.epochs * steps))
-                text = move_text(self.model.tokenize(batch["phrases"]), device)
-                images = batch["images"].to(device, non_blocking=True)
-                targets = batch["boxes"].to(device, non_blocking=True)
-                with autocast(device, cfg.amp):
-                    out = self.model(images, text, batch["image_index"].to(device))
-                losses = self.criterion(out, targets.float(), text)
-                loss = losses["loss"]
+                loss = train_step(self.model, self.criterion, optimizer, batch, device, cfg.amp, cfg.clip_max_norm)
                 if not torch.isfinite(loss):
                     raise AgptError(f"epoch {epoch}, step {i}: the loss is not finite ({loss.item()})")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.clip_max_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_max_norm)
-                optimizer.step()
                 scheduler.step()
                 total += float(loss.detach())
                 count += 1

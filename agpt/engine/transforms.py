@@ -124,19 +124,3 @@ def normalise(image: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)) / 255.0
     return ((x - PIXEL_MEAN) / PIXEL_STD).unsqueeze(0)
 
-
-def letterbox_image(image: np.ndarray, size: int):
-    """``uint8[H, W]`` -> (``uint8[size, size]`` canvas, ``Letterbox``): longest side to ``size``, zero padding.
-
-    The same geometry as the preprocessing cache (``agpt.boxes.Letterbox``), for images that
-    are not in a cache (``agpt ground``).
-    """
-    from agpt.boxes import Letterbox
-
-    h, w = image.shape[:2]
-    lb = Letterbox(width=int(w), height=int(h), size=int(size))
-    resized = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(
-        (lb.resized_width, lb.resized_height), Image.Resampling.BILINEAR)
-    canvas = np.zeros((size, size), dtype=np.uint8)
-    canvas[lb.pad_top:lb.pad_top + lb.resized_height, lb.pad_left:lb.pad_left + lb.resized_width] = np.asarray(resized)
-    return canvas, lb

@@ -5,7 +5,7 @@ import pytest
 
 from agpt.boxes import paired_iou
 from agpt.engine.transforms import (
-    PIXEL_MEAN, PIXEL_STD, Augment, AugmentConfig, affine_matrix, letterbox_image, normalise, transform_boxes,
+    PIXEL_MEAN, PIXEL_STD, Augment, AugmentConfig, affine_matrix, normalise, transform_boxes,
 )
 
 SIZE = 96
@@ -90,10 +90,19 @@ def test_normalise_single_mean_std():
     assert float(x[0, 0, 0]) == pytest.approx((1 - PIXEL_MEAN) / PIXEL_STD)
 
 
-def test_letterbox_image_matches_letterbox_geometry():
-    img = np.zeros((50, 100), np.uint8)
-    img[10:20, 30:40] = 255
-    canvas, lb = letterbox_image(img, 64)
-    assert canvas.shape == (64, 64) and (lb.width, lb.height) == (100, 50)
-    expected = lb.boxes_to_canvas(np.array([30.0, 10.0, 40.0, 20.0]))
-    assert float(paired_iou(bright_extent(canvas, 127), expected)) > 0.7
+
+def test_outputs_cast_to_float32_for_the_loss():
+    import dataclasses
+
+    import torch
+
+    from agpt.engine.runtime import to_float32
+
+    @dataclasses.dataclass
+    class Out:
+        pred_boxes: torch.Tensor
+        aux: list
+        n: int = 3
+
+    out = to_float32(Out(torch.ones(2, 4, dtype=torch.bfloat16), [{"b": torch.ones(1, dtype=torch.float16)}]))
+    assert out.pred_boxes.dtype == torch.float32 and out.aux[0]["b"].dtype == torch.float32 and out.n == 3

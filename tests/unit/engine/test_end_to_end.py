@@ -1,0 +1,122 @@
+"""pretrain -> finetune -> evaluate -> ground through the CLI on a small prepared directory + cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agpt.cli import main
+
+pytest.importorskip("agpt.models")  # the models part (merged from its branch)
+
+from agpt.data.prepared import read_prepared_mscxr  # noqa: E402
+
+
+def common(prepared_data, out):
+    prepared, cache, _ = prepared_data
+    return ["--preset", "tiny", "--prepared", str(prepared), "--cache", str(cache), "--out", str(out),
+            "--no-progress", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def pretrained(prepared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pre") / "run"
+    assert main(["pretrain", "--model", "transvg", *common(prepared_data, out), "--epochs", "2", "--seed", "3",
+                 "--synonym-strategy", "uniform"]) == 0
+    return out
+
+
+def read_log(run):
+    return [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_pretrain_run_directory(prepared_data, pretrained):
+    assert {p.name for p in pretrained.iterdir()} >= {"checkpoint", "last", "train_log.jsonl", "done.json"}
+    log = read_log(pretrained)
+    assert [r["epoch"] for r in log] == [0, 1]
+    for r in log:
+        assert {"epoch", "train_loss", "val_miou", "val_acc@0.5", "lr", "seconds", "n_parameters"} <= set(r)
+    meta = json.loads((pretrained / "checkpoint" / "config.json").read_text())
+    assert meta["run"]["setting"] == "pretrain" and meta["run"]["model"]["name"] == "transvg"
+    assert meta["data_manifest_hash"] == "fixture-hash-1" and meta["seed"] == 3
+    assert meta["run"]["train"]["synonym_strategy"] == "uniform"
+    assert {"model.safetensors", "config.json", "optimizer.pt", "trainer_state.json", "rng.safetensors"} <= {
+        p.name for p in (pretrained / "last").iterdir()}
+    # A finished run resumed is a no-op; an existing run without --resume is refused.
+    assert main(["pretrain", "--model", "transvg", *common(prepared_data, pretrained), "--epochs", "2", "--seed", "3",
+                 "--synonym-strategy", "uniform", "--resume"]) == 0
+    assert main(["pretrain", "--model", "transvg", *common(prepared_data, pretrained), "--epochs", "2", "--seed", "3",
+                 "--synonym-strategy", "uniform"]) == 2
+
+
+@pytest.fixture(scope="module")
+def finetuned(prepared_data, pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "run"
+    assert main(["finetune", "--model", "transvg", *common(prepared_data, out), "--epochs", "2",
+                 "--init", str(pretrained / "checkpoint"), "--train-fraction", "0.5"]) == 0
+    return out
+
+
+def test_finetune_from_agpt_checkpoint(finetuned, pretrained):
+    meta = json.loads((finetuned / "checkpoint" / "config.json").read_text())
+    assert meta["run"]["setting"] == "finetune" and meta["run"]["init"] == str(pretrained / "checkpoint")
+    assert meta["run"]["train"]["train_fraction"] == 0.5
+    assert meta["run"]["extra"]["n_train_phrases"] == 3  # half of each of the 3 categories (2 each) -> 1 each
+    assert len(read_log(finetuned)) == 2
+
+
+def test_finetune_init_must_be_the_same_model(prepared_data, pretrained, tmp_path, capsys):
+    rc = main(["finetune", "--model", "mdetr", *common(prepared_data, tmp_path / "x"), "--epochs", "1",
+               "--init", str(pretrained / "checkpoint")])
+    assert rc == 2
+    assert "is a 'transvg' model but --model is 'mdetr'" in capsys.readouterr().err
+
+
+def run_evaluate(prepared_data, finetuned, tmp_path):
+    prepared, cache, _ = prepared_data
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(finetuned / "checkpoint"), "--prepared", str(prepared),
+                 "--cache", str(cache), "--split", "test", "--out", str(out), "--device", "cpu"]) == 0
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    gold = read_prepared_mscxr(prepared, "test")
+    assert list(rows[0]) == ["dicom_id", "label_text", "x", "y", "w", "h", "score"]
+    assert [(r["dicom_id"], r["label_text"]) for r in rows] == [(s.dicom_id, s.label_text) for s in gold]
+    for r, s in zip(rows, gold):  # boxes are in original pixels, inside the image
+        x, y, w, h = (float(r[k]) for k in "xywh")
+        assert 0 <= x and 0 <= y and x + w <= s.image_width + 1e-6 and y + h <= s.image_height + 1e-6
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"miou", "acc@0.5", "per_category", "checkpoint", "split", "seconds", "n"} <= set(metrics)
+    assert metrics["split"] == "test" and metrics["n"] == len(gold) and 0 <= metrics["miou"] <= 1
+    return rows
+
+
+def test_evaluate_writes_predictions_and_metrics(prepared_data, finetuned, tmp_path):
+    run_evaluate(prepared_data, finetuned, tmp_path)
+
+
+def test_ground_matches_evaluate_and_draws(prepared_data, finetuned, tmp_path, capsys):
+    prepared, cache, image_root = prepared_data
+    rows = run_evaluate(prepared_data, finetuned, tmp_path)
+    capsys.readouterr()
+    sample = read_prepared_mscxr(prepared, "test")[0]
+    overlay = tmp_path / "overlay.png"
+    assert main(["ground", "--checkpoint", str(finetuned), "--image", str(image_root / sample.path),
+                 "--phrase", sample.label_text, "--out", str(overlay), "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "transvg" and result["phrase"] == sample.label_text
+    # Same image through load_image + the cache's letterbox: the same box as evaluate wrote.
+    expected = np.array([float(rows[0][k]) for k in "xywh"])
+    np.testing.assert_allclose([result[k] for k in "xywh"], expected, atol=1e-3)
+    with Image.open(overlay) as im:
+        assert im.size == (sample.image_width, sample.image_height) and im.mode == "RGB"
+    phrases = tmp_path / "phrases.txt"
+    phrases.write_text("left lung\n\nright costophrenic angle\n")
+    assert main(["ground", "--checkpoint", str(finetuned / "checkpoint"), "--image", str(image_root / sample.path),
+                 "--phrases-file", str(phrases), "--device", "cpu"]) == 0
+    many = json.loads(capsys.readouterr().out)
+    assert [r["phrase"] for r in many["results"]] == ["left lung", "right costophrenic angle"]
