@@ -130,7 +130,7 @@ def _comparisons_context(comparisons: pd.DataFrame) -> list[dict]:
         lo, hi = row["ci95_low_x100"], row["ci95_high_x100"]
         out.append({"title": row["title"], "label": row["label"], "treatment": fmt(row["treatment_x100"]),
                     "control": fmt(row["control_x100"]), "diff": f"{row['diff_x100']:+.1f}", "ci": fmt_ci(lo, hi),
-                    "p": f"{row['p_value']:.3f}", "clear": bool(lo > 0 or hi < 0),
+                    "p": "< 0.001" if row["p_value"] < 0.001 else f"{row['p_value']:.3f}", "clear": bool(lo > 0 or hi < 0),
                     "direction": "gain" if lo > 0 else "loss" if hi < 0 else "unclear"})
     return out
 
@@ -172,7 +172,7 @@ def build_html_report(inputs: ReportInputs) -> Path:
     config = read_config_summary(inputs.config)
     published, published_note = load_published()
 
-    predictions = {str(s.run.path): read_predictions(s.run.predictions_path) for s in scored}
+    predictions = {str(s.run.path): read_predictions(s.run.predictions_path, gold) for s in scored}
     selection = qualitative.select_phrases(scored[0].pairs, inputs.n_qualitative, inputs.seed)
     qual = [{"model": model, "png": _png(qualitative.qualitative_figure(model, runs, selection, gold, inputs.cache,
                                                                         predictions))}

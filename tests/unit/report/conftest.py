@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agpt.boxes import Letterbox
+from agpt.data.cache import build_cache
 
 # Identifying values planted in the fixture DICOM headers and in the manifest: none may reach the report.
 FORBIDDEN = ("DONOTLEAK", "Doe^Jane", "PID-31415926", "ACC-27182818", "19450101", "p10999999", "s50999999")
@@ -142,32 +142,6 @@ def write_dicom(path: Path, pixels: np.ndarray, dicom_id: str) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-class FakeCache:
-    """The ``agpt.data.cache.ImageCache`` interface over a folder of DICOMs (letterboxed with Pillow)."""
-
-    def __init__(self, root: Path, sizes: dict[str, tuple[int, int]], size: int = CACHE_SIZE):
-        self.root, self.size, self._sizes = root, size, sizes
-        self.dicom_ids = sorted(sizes)
-
-    def __contains__(self, dicom_id: str) -> bool:
-        return dicom_id in self._sizes
-
-    def letterbox(self, dicom_id: str) -> Letterbox:
-        w, h = self._sizes[dicom_id]
-        return Letterbox(w, h, self.size)
-
-    def image(self, dicom_id: str) -> np.ndarray:
-        import pydicom
-        from PIL import Image
-
-        pixels = pydicom.dcmread(self.root / f"{dicom_id}.dcm").pixel_array.astype(np.uint8)
-        lb = self.letterbox(dicom_id)
-        canvas = np.zeros((self.size, self.size), np.uint8)
-        resized = np.asarray(Image.fromarray(pixels).resize((lb.resized_width, lb.resized_height)))
-        canvas[lb.pad_top:lb.pad_top + lb.resized_height, lb.pad_left:lb.pad_left + lb.resized_width] = resized
-        return canvas
-
-
 def _chest(width: int, height: int, seed: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
     lungs = np.exp(-(((xx - 0.3) / 0.15) ** 2 + ((yy - 0.5) / 0.3) ** 2)) + np.exp(
@@ -216,15 +190,19 @@ def build_results(root: Path, fractions: tuple[str, ...] = ("0.5", "1.0")) -> di
         run = root / "results" / "baselines" / f"baseline~{baseline}" / "eval"
         write_run(run, gold, rng, noise, checkpoint="")
         runs.append(run)
-    dicoms = root / "dicoms"
-    dicoms.mkdir()
-    sizes = {}
+    # The real preprocessing cache, built from DICOMs whose headers carry identifying values.
+    image_root = root / "mimic"
+    image_rows = []
     for i, (dicom_id, g) in enumerate(gold.groupby("dicom_id")):
         w, h = int(g["image_width"].iloc[0]), int(g["image_height"].iloc[0])
-        write_dicom(dicoms / f"{dicom_id}.dcm", _chest(w, h, i), dicom_id)
-        sizes[dicom_id] = (w, h)
+        rel = f"files/p10/p10999999/s50999999/{dicom_id}.dcm"
+        (image_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_dicom(image_root / rel, _chest(w, h, i), dicom_id)
+        image_rows.append(dict(dicom_id=dicom_id, subject_id="10999999", path=rel, image_width=w, image_height=h))
+    pd.DataFrame(image_rows).to_csv(root / "prepared" / "images.csv", index=False)
+    build_cache(root / "prepared", image_root, CACHE_SIZE, root / "cache", workers=1)
     return dict(root=root, gold=gold_path, runs=runs, logs=logs, benchmarks=bench, config=root / "config.yaml",
-                manifest=root / "prepared" / "manifest.json", cache=FakeCache(dicoms, sizes))
+                manifest=root / "prepared" / "manifest.json", cache=root / "cache")
 
 
 @pytest.fixture(scope="session")
