@@ -83,11 +83,17 @@ def box_area(boxes_xyxy: ArrayLike) -> ArrayLike:
     return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
 
 
-def clamp_boxes(boxes_xyxy: ArrayLike, width: float, height: float) -> ArrayLike:
-    """Clip ``[..., 4]`` xyxy boxes to the image ``[0, width] x [0, height]``."""
+def clamp_boxes(boxes_xyxy: ArrayLike, width, height) -> ArrayLike:
+    """Clip ``[..., 4]`` xyxy boxes to the image ``[0, width] x [0, height]``.
+
+    ``width`` and ``height`` are numbers or arrays/tensors broadcastable to ``[...]`` (one
+    image size per box)."""
     x1, y1, x2, y2 = _unbind(boxes_xyxy)
     if _is_tensor(boxes_xyxy):
-        parts = [x1.clamp(0, width), y1.clamp(0, height), x2.clamp(0, width), y2.clamp(0, height)]
+        torch = _torch()
+        w = torch.as_tensor(width, dtype=x1.dtype, device=x1.device)
+        h = torch.as_tensor(height, dtype=x1.dtype, device=x1.device)
+        parts = [torch.minimum(c.clamp(min=0), lim) for c, lim in ((x1, w), (y1, h), (x2, w), (y2, h))]
     else:
         parts = [np.clip(x1, 0, width), np.clip(y1, 0, height), np.clip(x2, 0, width), np.clip(y2, 0, height)]
     return _stack(parts, boxes_xyxy)

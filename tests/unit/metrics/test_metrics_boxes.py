@@ -99,6 +99,9 @@ def test_area_clamp_union():
     # per-row image sizes broadcast row-wise
     clamped = clamp_boxes(np.array([[0, 0, 90, 90], [0, 0, 90, 90]], float), np.array([50, 80]), np.array([60, 70]))
     assert clamped.tolist() == [[0, 0, 50, 60], [0, 0, 80, 70]]
+    t = clamp_boxes(torch.tensor([[-5.0, -1, 120, 50], [0, 0, 90, 90]]), torch.tensor([100.0, 80]), torch.tensor([40.0, 70]))
+    assert t.tolist() == [[0, 0, 100, 40], [0, 0, 80, 70]]
+    assert clamp_boxes(torch.tensor([[-5.0, -1, 120, 50]]), 100, 40).tolist() == [[0, 0, 100, 40]]
     assert union_box(np.array([[0, 5, 10, 10], [10, 0, 20, 8]])).tolist() == [0, 0, 20, 10]
     assert union_box(torch.tensor([[1.0, 2, 3, 4]])).tolist() == [1, 2, 3, 4]
     with pytest.raises(ValueError):
