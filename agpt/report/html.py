@@ -48,7 +48,10 @@ def load_published() -> tuple[pd.DataFrame | None, str]:
     try:
         from agpt.baselines import load_published_results
     except ImportError:
-        return None, "the published reference table (agpt.baselines) is not installed in this version"
+        try:
+            from agpt.baselines.published import load_published_results
+        except ImportError:
+            return None, "the published reference table (agpt.baselines) is not installed in this version"
     table = pd.DataFrame(load_published_results())
     missing = [c for c in PUBLISHED_COLUMNS if c not in table.columns]
     if missing:
@@ -97,7 +100,8 @@ def _main_table_context(ablation: pd.DataFrame) -> dict:
     if "baseline" in ablation.columns:
         for _, row in ablation[ablation["baseline"].astype(str) != ""].iterrows():
             baselines.append({"name": row["baseline"], "n_seeds": int(row["n_seeds"]), "metrics": [
-                {"key": m, "name": name, "text": fmt_mean_std(row[f"{m}_mean_x100"], row[f"{m}_std_x100"]),
+                {"key": m, "name": name, "text": fmt_mean_std(row[f"{m}_mean_x100"], row[f"{m}_std_x100"])
+                 if int(row["n_seeds"]) > 1 else fmt(row[f"{m}_mean_x100"]),
                  "ci": fmt_ci(row[f"{m}_ci95_low_x100"], row[f"{m}_ci95_high_x100"])}
                 for m, name in (("acc@0.5", "Acc@0.5"), ("miou", "mIoU"))]})
     return {"columns": [c.title for c in columns], "column_settings": [c.setting for c in columns],
