@@ -208,3 +208,30 @@ def build_results(root: Path, fractions: tuple[str, ...] = ("0.5", "1.0")) -> di
 @pytest.fixture(scope="session")
 def results(tmp_path_factory) -> dict:
     return build_results(tmp_path_factory.mktemp("report_results"))
+
+
+def run_agpt(*args: str) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "agpt", *args], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[3])
+
+
+@pytest.fixture(scope="session")
+def built_report(results) -> dict:
+    """``agpt report tables`` then ``agpt report html`` on the synthetic results, through the CLI."""
+    root = results["root"]
+    tables = root / "results" / "tables"
+    out = run_agpt("report", "tables", "--gold", str(results["gold"]), "--runs", *map(str, results["runs"]),
+                   "--out", str(tables), "--bootstrap", "500", "--seed", "0")
+    assert out.returncode == 0, out.stderr
+    html = root / "reports" / "ablation.html"
+    out = run_agpt("report", "html", "--tables", str(tables), "--runs", *map(str, results["runs"]),
+                   "--gold", str(results["gold"]), "--cache", str(results["cache"]),
+                   "--benchmarks", str(results["benchmarks"]), "--config", str(results["config"]),
+                   "--manifest", str(results["manifest"]), "--out", str(html))
+    assert out.returncode == 0, out.stderr
+    return {**results, "tables": tables, "html": html}
