@@ -67,7 +67,7 @@ def effect_plot(comparisons: pd.DataFrame) -> bytes | None:
             ax.set_title(f"{sub['title'].iloc[0] if len(sub) else name}: Δ {METRIC_NAMES[metric]}", fontsize=10)
             ax.grid(axis="x", alpha=0.3)
             if i == len(names) - 1:
-                ax.set_xlabel(f"difference in {METRIC_NAMES[metric]} (x100, points); bar = paired bootstrap 95% CI")
+                ax.set_xlabel(f"Δ {METRIC_NAMES[metric]} x100 (bar: paired-bootstrap 95% CI)", fontsize=9)
     fig.suptitle("Effects (treatment minus control) on the same test phrases; blue = CI excludes 0", fontsize=11)
     fig.tight_layout()
     return to_png(fig)
