@@ -209,14 +209,14 @@ class Letterbox:
     def boxes_to_canvas(self, boxes_xyxy: ArrayLike) -> ArrayLike:
         """``[..., 4]`` xyxy in original pixels -> xyxy in canvas pixels."""
         x1, y1, x2, y2 = _unbind(boxes_xyxy)
-        sx, sy, l, t = self.scale_x, self.scale_y, self.pad_left, self.pad_top
-        return _stack([x1 * sx + l, y1 * sy + t, x2 * sx + l, y2 * sy + t], boxes_xyxy)
+        sx, sy, left, top = self.scale_x, self.scale_y, self.pad_left, self.pad_top
+        return _stack([x1 * sx + left, y1 * sy + top, x2 * sx + left, y2 * sy + top], boxes_xyxy)
 
     def boxes_to_original(self, boxes_xyxy: ArrayLike) -> ArrayLike:
         """``[..., 4]`` xyxy in canvas pixels -> xyxy in original pixels (exact inverse)."""
         x1, y1, x2, y2 = _unbind(boxes_xyxy)
-        sx, sy, l, t = self.scale_x, self.scale_y, self.pad_left, self.pad_top
-        return _stack([(x1 - l) / sx, (y1 - t) / sy, (x2 - l) / sx, (y2 - t) / sy], boxes_xyxy)
+        sx, sy, left, top = self.scale_x, self.scale_y, self.pad_left, self.pad_top
+        return _stack([(x1 - left) / sx, (y1 - top) / sy, (x2 - left) / sx, (y2 - top) / sy], boxes_xyxy)
 
     def normalised_cxcywh_to_original_xyxy(self, boxes_cxcywh: ArrayLike) -> ArrayLike:
         """Model output (cxcywh in [0, 1] of the canvas) -> xyxy in original pixels, clamped to the image."""

@@ -3,9 +3,19 @@
 import csv
 from pathlib import Path
 
-
-GOLD_HEADER = ["dicom_id", "category_name", "label_text", "path", "x", "y", "w", "h",
-               "image_width", "image_height", "split"]
+GOLD_HEADER = [
+    "dicom_id",
+    "category_name",
+    "label_text",
+    "path",
+    "x",
+    "y",
+    "w",
+    "h",
+    "image_width",
+    "image_height",
+    "split",
+]
 PRED_HEADER = ["dicom_id", "label_text", "x", "y", "w", "h", "score"]
 
 

@@ -17,14 +17,29 @@ import sys
 
 import numpy as np
 import pytest
-
-from agpt import cli
 from metrics_csv import GOLD_HEADER, PRED_HEADER, write_csv
 
-CATEGORIES = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Lung Opacity",
-              "Pleural Effusion", "Pneumonia", "Pneumothorax"]
-PHRASES = ["small left effusion", 'Right basal "opacity", likely atelectasis', "cardiomegaly",
-           "NA", "pneumothorax at the apex, left", "patchy opacity\nright lower lobe", "edema"]
+from agpt import cli
+
+CATEGORIES = [
+    "Atelectasis",
+    "Cardiomegaly",
+    "Consolidation",
+    "Edema",
+    "Lung Opacity",
+    "Pleural Effusion",
+    "Pneumonia",
+    "Pneumothorax",
+]
+PHRASES = [
+    "small left effusion",
+    'Right basal "opacity", likely atelectasis',
+    "cardiomegaly",
+    "NA",
+    "pneumothorax at the apex, left",
+    "patchy opacity\nright lower lobe",
+    "edema",
+]
 TOL = 1e-9
 
 
@@ -61,9 +76,13 @@ def ref_ci(ious, n_resamples, seed):
     n = len(ious)
     draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n)).tolist()
     per_resample = [ref_stats([ious[i] for i in row]) for row in draws]
-    return {key: [ref_percentile([r[key] for r in per_resample], 0.025),
-                  ref_percentile([r[key] for r in per_resample], 0.975)]
-            for key in ("miou", "acc@0.3", "acc@0.5", "acc@0.7")}
+    return {
+        key: [
+            ref_percentile([r[key] for r in per_resample], 0.025),
+            ref_percentile([r[key] for r in per_resample], 0.975),
+        ]
+        for key in ("miou", "acc@0.3", "acc@0.5", "acc@0.7")
+    }
 
 
 def ref_read(gold_path, pred_path):
@@ -75,8 +94,15 @@ def ref_read(gold_path, pred_path):
             n_boxes += 1
             key = (row["dicom_id"], row["label_text"])
             x, y, w, h = (float(row[c]) for c in "xywh")
-            entry = phrases.setdefault(key, {"category": row["category_name"], "boxes": [],
-                                             "W": float(row["image_width"]), "H": float(row["image_height"])})
+            entry = phrases.setdefault(
+                key,
+                {
+                    "category": row["category_name"],
+                    "boxes": [],
+                    "W": float(row["image_width"]),
+                    "H": float(row["image_height"]),
+                },
+            )
             entry["boxes"].append((x, y, x + w, y + h))
     preds = {}
     with open(pred_path, newline="", encoding="utf-8") as f:
@@ -96,8 +122,12 @@ def ref_records(phrases, preds, protocol):
         W, H = ph["W"], ph["H"]
         p = (min(max(x, 0.0), W), min(max(y, 0.0), H), min(max(x + w, 0.0), W), min(max(y + h, 0.0), H))
         if protocol == "merged":
-            g = (min(b[0] for b in ph["boxes"]), min(b[1] for b in ph["boxes"]),
-                 max(b[2] for b in ph["boxes"]), max(b[3] for b in ph["boxes"]))
+            g = (
+                min(b[0] for b in ph["boxes"]),
+                min(b[1] for b in ph["boxes"]),
+                max(b[2] for b in ph["boxes"]),
+                max(b[3] for b in ph["boxes"]),
+            )
             iou = ref_iou(p, g)
         else:
             iou = max(ref_iou(p, b) for b in ph["boxes"])
@@ -117,12 +147,18 @@ def ref_score(gold_path, pred_path, protocol, n_resamples, seed):
         return out
 
     overall = summary(records)
-    result = {"protocol": protocol, "n": overall["n"], "n_gold_boxes": n_boxes,
-              **{k: overall[k] for k in ("miou", "acc@0.3", "acc@0.5", "acc@0.7", "missing")},
-              "missing_phrases": [{"dicom_id": r[3][0], "label_text": r[3][1], "category_name": r[0]}
-                                  for r in records if r[2]],
-              "per_category": {c: summary([r for r in records if r[0] == c])
-                               for c in sorted({r[0] for r in records})}}
+    result = {
+        "protocol": protocol,
+        "n": overall["n"],
+        "n_gold_boxes": n_boxes,
+        **{k: overall[k] for k in ("miou", "acc@0.3", "acc@0.5", "acc@0.7", "missing")},
+        "missing_phrases": [
+            {"dicom_id": r[3][0], "label_text": r[3][1], "category_name": r[0]} for r in records if r[2]
+        ],
+        "per_category": {
+            c: summary([r for r in records if r[0] == c]) for c in sorted({r[0] for r in records})
+        },
+    }
     if n_resamples:
         result["ci95"] = overall["ci95"]
     return result
@@ -140,25 +176,31 @@ def random_files(tmp_path, seed):
             boxes = []
             for _ in range(rnd.choice([1, 1, 1, 2, 3])):
                 x, y = rnd.randint(0, W - 1), rnd.randint(0, H - 1)
-                w = 0 if rnd.random() < 0.05 else rnd.randint(0, W - x)   # some zero-area gold boxes
+                w = 0 if rnd.random() < 0.05 else rnd.randint(0, W - x)  # some zero-area gold boxes
                 h = rnd.randint(0, H - y)
                 boxes.append((x, y, w, h))
-                gold_rows.append([dicom_id, category, label, f"files/{dicom_id}.jpg", x, y, w, h, W, H, "test"])
+                gold_rows.append(
+                    [dicom_id, category, label, f"files/{dicom_id}.jpg", x, y, w, h, W, H, "test"]
+                )
             kind = rnd.random()
             if kind < 0.15:
-                continue                                        # missing prediction
+                continue  # missing prediction
             x, y, w, h = rnd.choice(boxes)
             if kind < 0.3:
-                pred = (x, y, w, h)                             # exactly a gold box
+                pred = (x, y, w, h)  # exactly a gold box
             elif kind < 0.4:
-                pred = (x, y, w, h / 2)                         # IoU exactly 0.5 (or 0)
+                pred = (x, y, w, h / 2)  # IoU exactly 0.5 (or 0)
             elif kind < 0.5:
-                pred = (x, y, 0, h)                             # zero-area prediction
-            elif kind < 0.6:                                    # beyond the image: clamped
+                pred = (x, y, 0, h)  # zero-area prediction
+            elif kind < 0.6:  # beyond the image: clamped
                 pred = (rnd.uniform(-W, W), rnd.uniform(-H, H), rnd.uniform(0, 2 * W), rnd.uniform(0, 2 * H))
-            else:                                               # a noisy float box
-                pred = (x + rnd.gauss(0, w / 4 + 1), y + rnd.gauss(0, h / 4 + 1),
-                        abs(w * rnd.uniform(0.5, 1.5)), abs(h * rnd.uniform(0.5, 1.5)))
+            else:  # a noisy float box
+                pred = (
+                    x + rnd.gauss(0, w / 4 + 1),
+                    y + rnd.gauss(0, h / 4 + 1),
+                    abs(w * rnd.uniform(0.5, 1.5)),
+                    abs(h * rnd.uniform(0.5, 1.5)),
+                )
             pred_rows.append([dicom_id, label, *(repr(float(v)) for v in pred), rnd.random()])
     rnd.shuffle(pred_rows)
     gold = write_csv(tmp_path / f"gold{seed}.csv", GOLD_HEADER, gold_rows)
@@ -173,7 +215,7 @@ def assert_same(ours, ref, path="result"):
             assert_same(ours[key], ref[key], f"{path}.{key}")
     elif isinstance(ref, list):
         assert len(ours) == len(ref), path
-        for i, (a, b) in enumerate(zip(ours, ref)):
+        for i, (a, b) in enumerate(zip(ours, ref, strict=True)):
             assert_same(a, b, f"{path}[{i}]")
     elif isinstance(ref, float):
         assert abs(ours - ref) <= TOL, f"{path}: {ours!r} != {ref!r}"
@@ -187,8 +229,19 @@ def test_agpt_score_matches_naive_reference(tmp_path, monkeypatch, capsys, seed,
     gold, pred = random_files(tmp_path, seed)
     n_resamples = 200 if seed % 2 == 0 else 0
     out = tmp_path / "metrics.json"
-    argv = ["score", "--gold", str(gold), "--pred", str(pred), "--protocol", protocol,
-            "--seed", str(seed), "--out", str(out)]
+    argv = [
+        "score",
+        "--gold",
+        str(gold),
+        "--pred",
+        str(pred),
+        "--protocol",
+        protocol,
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+    ]
     if n_resamples:
         argv += ["--bootstrap", str(n_resamples)]
     monkeypatch.setattr(sys, "argv", ["agpt", *argv])
@@ -209,7 +262,9 @@ def test_generator_covers_the_hard_cases(tmp_path):
         phrases, preds, _ = ref_read(*random_files(tmp_path, seed))
         multi += sum(1 for ph in phrases.values() if len(ph["boxes"]) > 1)
         missing += sum(1 for key in phrases if key not in preds)
-        degenerate_gold += sum(1 for ph in phrases.values() for b in ph["boxes"] if b[0] == b[2] or b[1] == b[3])
+        degenerate_gold += sum(
+            1 for ph in phrases.values() for b in ph["boxes"] if b[0] == b[2] or b[1] == b[3]
+        )
         degenerate_pred += sum(1 for p in preds.values() if p[2] == 0 or p[3] == 0)
         outside += sum(1 for p in preds.values() if p[0] < 0 or p[1] < 0)
         at_threshold += sum(1 for r in ref_records(phrases, preds, "any") if r[1] == 0.5)
