@@ -71,12 +71,19 @@ def polygon_mask(shape: tuple[int, int], polygons, blur: float = 0.0, width: int
     for pts in polygons:
         xy = [tuple(map(float, q)) for q in pts]
         if width > 0:
-            draw.line(xy, fill=255, width=width, joint="curve")
+            draw.line(xy, fill=255, width=width)
         else:
             draw.polygon(xy, fill=255)
     if blur > 0:
         img = img.filter(ImageFilter.GaussianBlur(blur))
     return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def soft_mask(shape: tuple[int, int], polygons, blur: float, factor: int = 4) -> np.ndarray:
+    """Like :func:`polygon_mask` for wide blurs: drawn and blurred at 1/``factor`` resolution, then resized."""
+    h, w = max(2, shape[0] // factor), max(2, shape[1] // factor)
+    small = polygon_mask((h, w), [np.asarray(pts) * np.array([w / shape[1], h / shape[0]]) for pts in polygons])
+    return upsample(gaussian_filter(small, blur / factor), shape)
 
 
 def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_frac: float, factor: int = 8) -> np.ndarray:
@@ -114,7 +121,7 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     p = a.params
     L = p.lung_height
     shape = (H, W)
-    body = polygon_mask(shape, [a.outlines["body"]], blur=0.006 * W)
+    body = soft_mask(shape, [a.outlines["body"]], blur=0.006 * W)
     xx = np.arange(W, dtype=np.float32)[None, :]
     bw = p.body_margin * p.half_width
     thick = np.sqrt(np.clip(1 - ((xx - p.cx) / (bw * 1.05)) ** 2, 0, 1))
@@ -124,20 +131,16 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     for side in ("right", "left"):
         hard = polygon_mask(shape, [a.outlines[f"{side} lung"]])
         lung_hard[side] = hard > 0.5
-        lung[side] = polygon_mask(shape, [a.outlines[f"{side} lung"]], blur=0.007 * W)
-        small = np.asarray(Image.fromarray((hard * 255).astype(np.uint8)).resize((W // 8, H // 8), Image.BILINEAR),
-                           dtype=np.float32) / 255
-        depth = upsample(gaussian_filter(small, sigma=0.07 * W / 8), shape)
+        lung[side] = soft_mask(shape, [a.outlines[f"{side} lung"]], blur=0.007 * W, factor=2)
+        depth = soft_mask(shape, [a.outlines[f"{side} lung"]], blur=0.07 * W, factor=8)
         depth = depth / (depth.max() + 1e-6)
         base = base - lung[side] * (0.1 + 0.32 * depth ** 0.8) * style.contrast
-    heart = polygon_mask(shape, [a.outlines["heart"]], blur=0.004 * W)
-    base += 0.05 * heart
-    base -= 0.14 * polygon_mask(shape, [a.outlines["gastric bubble"]], blur=0.012 * W) * body
-    base -= 0.1 * polygon_mask(shape, [a.outlines["trachea"]], blur=0.004 * W)
+    # sharp structures are summed unblurred and blurred once (blurring is linear)
+    sharp = 0.05 * polygon_mask(shape, [a.outlines["heart"]])
+    sharp -= 0.1 * polygon_mask(shape, [a.outlines["trachea"]])
     bronchi = [a.lines["right bronchus"], a.lines["left bronchus"]]
-    base -= 0.07 * polygon_mask(shape, bronchi, blur=0.003 * W, width=max(2, int(0.018 * L)))
-    base += 0.05 * polygon_mask(shape, [a.outlines["aortic arch"]], blur=0.006 * W)
-    base += 0.03 * polygon_mask(shape, [a.outlines["descending aorta"]], blur=0.01 * W)
+    sharp -= 0.07 * polygon_mask(shape, bronchi, width=max(2, int(0.018 * L)))
+    sharp += 0.05 * polygon_mask(shape, [a.outlines["aortic arch"]])
     # spine: vertebral bodies with disc spaces, plus pedicles
     spine = a.outlines["spine"]
     top, bottom = spine[:, 1].min(), spine[:, 1].max()
@@ -150,29 +153,31 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
         for su in (-0.055, 0.055):
             t = np.linspace(0, 2 * np.pi, 10)
             peds.append(a.to_px(su + 0.018 * np.cos(t), v0 + 0.3 * period / L + 0.02 * np.sin(t)))
-    base += 0.035 * polygon_mask(shape, verts, blur=0.006 * W) + 0.025 * polygon_mask(shape, peds, blur=0.003 * W)
+    sharp += 0.035 * polygon_mask(shape, verts) + 0.025 * polygon_mask(shape, peds)
     # clavicles: bright cortical bands; ribs: faint arcs
     clav = [a.lines["right clavicle"], a.lines["left clavicle"]]
     cw = max(3, int(0.04 * L))
-    base += 0.09 * polygon_mask(shape, clav, blur=0.004 * W, width=cw) * body
-    base -= 0.03 * polygon_mask(shape, clav, blur=0.003 * W, width=max(1, cw // 2)) * body
+    sharp += (0.09 * polygon_mask(shape, clav, width=cw) - 0.03 * polygon_mask(shape, clav, width=max(1, cw // 2))) * body
     ribs = [pts for name, pts in a.lines.items() if " rib " in name]
     rw = max(2, int(0.035 * L))
-    rib_band = polygon_mask(shape, ribs, blur=0.002 * W, width=rw)
-    rib_core = polygon_mask(shape, ribs, blur=0.002 * W, width=max(1, rw - 3))
-    base += style.rib_visibility * (0.035 * rib_band - 0.015 * rib_core) * body
+    rib_band = polygon_mask(shape, ribs, width=rw)
+    rib_core = polygon_mask(shape, ribs, width=max(1, rw - 3))
+    sharp += style.rib_visibility * (0.035 * rib_band - 0.015 * rib_core) * body
+    base += gaussian_filter(sharp, 0.004 * W)
+    base -= 0.14 * soft_mask(shape, [a.outlines["gastric bubble"]], blur=0.012 * W) * body
+    base += 0.03 * soft_mask(shape, [a.outlines["descending aorta"]], blur=0.01 * W)
     # humeral heads and soft-tissue shoulders at the upper corners
     heads = []
     for sgn in (-1, 1):
         t = np.linspace(0, 2 * np.pi, 24)
         heads.append(a.to_px(sgn * (p.body_margin + 0.05) + 0.16 * np.cos(t), -0.05 + 0.16 * np.sin(t)))
-    base += 0.1 * polygon_mask(shape, heads, blur=0.01 * W) * body
+    base += 0.1 * soft_mask(shape, heads, blur=0.01 * W) * body
     if rng.random() < 0.45:  # breast shadows over the lower zones
         sh = []
         for sgn in (-1, 1):
             t = np.linspace(0, 2 * np.pi, 24)
             sh.append(a.to_px(sgn * 0.55 + 0.42 * np.cos(t), 0.92 + 0.25 * np.sin(t)))
-        base += rng.uniform(0.03, 0.07) * polygon_mask(shape, sh, blur=0.03 * W) * body
+        base += rng.uniform(0.03, 0.07) * soft_mask(shape, sh, blur=0.03 * W) * body
     # vessels: trees from each hilum, visible only over the lungs
     segs: list = []
     for side, sgn in (("right", -1.0), ("left", 1.0)):
@@ -185,9 +190,9 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     for pts, wdt in segs:
         draw.line([tuple(q) for q in pts], fill=int(min(255, 120 + 60 * wdt / (0.01 * L))), width=max(1, int(wdt)))
     vessels = np.asarray(vimg.filter(ImageFilter.GaussianBlur(0.7 + 0.002 * W)), dtype=np.float32) / 255
-    hila = polygon_mask(shape, [a.to_px(sg * 0.2 + 0.06 * np.cos(np.linspace(0, 6.3, 16)),
-                                        p.carina + 0.14 + 0.1 * np.sin(np.linspace(0, 6.3, 16)))
-                                for sg in (-1, 1)], blur=0.012 * W)
+    hila = soft_mask(shape, [a.to_px(sg * 0.2 + 0.06 * np.cos(np.linspace(0, 6.3, 16)),
+                                     p.carina + 0.14 + 0.1 * np.sin(np.linspace(0, 6.3, 16)))
+                             for sg in (-1, 1)], blur=0.012 * W)
     lungs_any = lung["right"] + lung["left"]
     vessels = (0.1 * vessels * style.vessel_visibility + 0.07 * hila) * np.clip(lungs_any, 0, 1)
     return Layers(base=base.astype(np.float32), vessels=vessels.astype(np.float32), lung=lung,
