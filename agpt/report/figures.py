@@ -181,7 +181,7 @@ def training_curves(logs: list[tuple[dict, list[dict]]]) -> bytes | None:
     """Train loss and validation mIoU per epoch, mean over seeds (band: ± std); one panel column per model."""
     rows = []
     for params, entries in logs:
-        rest = cell_label({k: v for k, v in params.items() if k not in ("model", "seed", "init")}) or "run"
+        rest = cell_label({k: v for k, v in params.items() if k not in ("model", "seed", "init")}) or "pre-training"
         init = INIT_LABELS.get(params.get("init", ""), params.get("init", "") or "?")
         for e in entries:
             rows.append({"model": params.get("model", "?"), "initialisation": init, "run": rest,

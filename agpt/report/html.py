@@ -78,6 +78,30 @@ def _preset_of(checkpoint: str) -> str:
     return ""
 
 
+def _config_presets(config: dict) -> list[str]:
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    preset = config.get("preset") or model.get("preset")
+    return [str(preset)] if preset else []
+
+
+def _facts(summary: dict, prefix: bool = False) -> list[str]:
+    """``key: value`` strings of a whitelisted manifest or config, one level of nesting flattened
+    (``prefix``: name nested keys ``section key``)."""
+    def text(value) -> str:
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    out = []
+    for key, value in summary.items():
+        if key in ("counts", "phantom", "format", "code_version", "rejects"):
+            continue
+        if isinstance(value, dict):
+            out += [f"{key + ' ' if prefix else ''}{k}: {text(v)}".replace("_", " ")
+                    for k, v in value.items() if not isinstance(v, dict)]
+        else:
+            out.append(f"{key}: {text(value)}".replace("_", " "))
+    return list(dict.fromkeys(out))
+
+
 def _main_table_context(ablation: pd.DataFrame) -> dict:
     columns, rows = main_table(ablation)
     out_rows = []
@@ -169,8 +193,8 @@ def build_html_report(inputs: ReportInputs) -> Path:
     cells = group_cells(scored)
 
     logs = [(r.params, read_train_log(p)) for r in run_dirs for p in r.train_logs]
-    seen = {str(p) for r in run_dirs for p in r.train_logs}
-    logs += [(parse_params(p), read_train_log(p)) for p in inputs.train_logs if str(p) not in seen]
+    seen = {Path(p).resolve() for r in run_dirs for p in r.train_logs}
+    logs += [(parse_params(p), read_train_log(p)) for p in inputs.train_logs if Path(p).resolve() not in seen]
     benchmarks = read_benchmarks(inputs.benchmarks)
     manifest = read_manifest_summary(inputs.manifest)
     config = read_config_summary(inputs.config)
@@ -198,7 +222,8 @@ def build_html_report(inputs: ReportInputs) -> Path:
         "n_categories": int(scored[0].pairs["category_name"].nunique()),
         "models": sorted({r.params.get("model", "") for r in model_runs} - {""}),
         "baselines": sorted({r.params["baseline"] for r in run_dirs if r.is_baseline}),
-        "presets": presets or [str(config.get("preset", ""))] if presets or config.get("preset") else [],
+        "presets": presets or _config_presets(config), "data_facts": _facts(manifest),
+        "config_facts": _facts(config, prefix=True),
         "settings": [SETTING_LABELS.get(s, s) for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
         "seeds": sorted({r.seed for r in model_runs if r.seed}, key=lambda s: (len(s), s)),
         "n_runs": len(run_dirs), "n_cells": len(cells), "version": git_version(Path.cwd()), "date": utc_now(),

@@ -50,7 +50,7 @@ def test_ablation_agrees_with_independent_recomputation(built_report):
     ablation = tables["ablation"]
     names = [c for c in ("baseline", "model", "init", "setting", "mode", "fraction") if c in ablation.columns]
     expected = _independent_cells(built_report)
-    assert len(ablation) == len(expected) == 2 * 3 * 5 + 2
+    assert len(ablation) == len(expected) == 2 * 2 + 2 * 3 * 4 + 2
     for _, row in ablation.iterrows():
         seeds = expected[_key(row, names)]
         assert row["n_seeds"] == len(seeds)
@@ -88,14 +88,17 @@ def test_runs_and_per_category_agree_with_recomputation(built_report):
 def test_comparisons_are_paired_differences_of_seed_averaged_phrases(built_report):
     comp = read_tables(built_report["tables"])["comparisons"]
     assert set(comp["comparison"]) == {"agpt_vs_base", "synonyms_vs_agpt", "lora_vs_full"}
-    # 2 models x (zero-shot + 4 fine-tuned cells) for each init comparison; 2 x 3 inits x 2 fractions for LoRA.
-    assert (comp["comparison"] == "agpt_vs_base").sum() == 2 * 5 * 2
+    # x 2 metrics: base has no zero-shot cell, so AGPT vs base is fine-tuned only (2 models x 2 modes x
+    # 2 fractions); synonyms vs AGPT adds zero-shot; LoRA vs full is 2 models x 3 inits x 2 fractions.
+    assert (comp["comparison"] == "agpt_vs_base").sum() == 2 * 4 * 2
+    assert (comp["comparison"] == "synonyms_vs_agpt").sum() == 2 * 5 * 2
     assert (comp["comparison"] == "lora_vs_full").sum() == 2 * 3 * 2 * 2
     expected = _independent_cells(built_report)
-    row = comp[(comp["comparison"] == "agpt_vs_base") & (comp["model"] == "transvg") & (comp["setting"] == "zeroshot")
-               & (comp["metric"] == "miou")].iloc[0]
-    treat = expected[(("init", "agpt"), ("model", "transvg"), ("setting", "zeroshot"))]
-    ctrl = expected[(("init", "base"), ("model", "transvg"), ("setting", "zeroshot"))]
+    row = comp[(comp["comparison"] == "agpt_vs_base") & (comp["model"] == "transvg") & (comp["mode"] == "lora")
+               & (comp["fraction"] == "0.5") & (comp["metric"] == "miou")].iloc[0]
+    cell = (("fraction", "0.5"), ("mode", "lora"), ("model", "transvg"), ("setting", "finetune"))
+    treat = expected[tuple(sorted((("init", "agpt"), *cell)))]
+    ctrl = expected[tuple(sorted((("init", "base"), *cell)))]
     t = np.mean([np.mean(list(s.values())) for s in treat.values()])
     c = np.mean([np.mean(list(s.values())) for s in ctrl.values()])
     assert row["diff_x100"] == pytest.approx(100 * (t - c), abs=1e-9)

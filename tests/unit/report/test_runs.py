@@ -55,13 +55,18 @@ def test_train_log_bad_line_names_row(tmp_path):
 
 def test_benchmarks_match_runs_exactly(results):
     bench = read_benchmarks(results["benchmarks"])
-    assert {b.rule for b in bench} == {"evaluate", "finetune", "pretrain"}
+    assert {b.rule for b in bench} == {"evaluate_zeroshot", "evaluate_finetuned", "finetune", "pretrain", "baseline"}
     params = {"model": "transvg", "init": "agpt", "setting": "finetune", "mode": "lora", "fraction": "1.0",
               "seed": "2"}
     matched = benchmarks_for_run(params, bench)
-    assert sorted(b.rule for b in matched) == ["evaluate", "finetune"]
+    assert sorted(b.rule for b in matched) == ["evaluate_finetuned", "finetune"]
     assert sum(b.seconds for b in matched) == pytest.approx(32.0)
     assert max(b.max_rss_mb for b in matched) == pytest.approx(900.0)
+    # The zero-shot evaluation's benchmark path has no setting~ segment: the rule name supplies it,
+    # and the shared pre-training (same model and init) matches no single run.
+    zeroshot = benchmarks_for_run({"model": "mdetr", "init": "agpt_syn", "setting": "zeroshot"}, bench)
+    assert [b.rule for b in zeroshot] == ["evaluate_zeroshot"]
+    assert [b.rule for b in benchmarks_for_run({"baseline": "centre"}, bench)] == ["baseline"]
 
 
 def test_benchmark_without_seconds_column_is_an_error(tmp_path):
@@ -73,8 +78,9 @@ def test_benchmark_without_seconds_column_is_an_error(tmp_path):
 
 def test_manifest_summary_is_a_whitelist(results):
     summary = read_manifest_summary(results["manifest"])
-    assert "PatientName" not in summary and "inputs" not in summary
-    assert summary["split_source"] == "medrpg"
-    assert is_phantom(summary, {}) is True
+    assert "PatientName" not in summary
+    assert summary["config"] == {"image_format": "dcm", "split_source": "medrpg", "leakage_guard": "all-mscxr"}
+    assert is_phantom(summary, {}) is None  # the manifest does not say; the workflow config does
+    assert is_phantom(summary, {"data": {"source": "phantom"}}) is True
     assert is_phantom({}, {}) is None
     assert is_phantom({"source": "mimic-cxr"}, {}) is False
