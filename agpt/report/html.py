@@ -95,7 +95,7 @@ def _facts(summary: dict, prefix: bool = False) -> list[str]:
         if key in ("counts", "phantom", "format", "code_version", "rejects"):
             continue
         if isinstance(value, dict):
-            out += [f"{key + ' ' if prefix else ''}{k}: {text(v)}".replace("_", " ")
+            out += [f"{key + ' ' if prefix and key != 'config' else ''}{k}: {text(v)}".replace("_", " ")
                     for k, v in value.items() if not isinstance(v, dict)]
         else:
             out.append(f"{key}: {text(value)}".replace("_", " "))
@@ -222,7 +222,7 @@ def build_html_report(inputs: ReportInputs) -> Path:
         "n_categories": int(scored[0].pairs["category_name"].nunique()),
         "models": sorted({r.params.get("model", "") for r in model_runs} - {""}),
         "baselines": sorted({r.params["baseline"] for r in run_dirs if r.is_baseline}),
-        "presets": presets or _config_presets(config), "data_facts": _facts(manifest),
+        "presets": presets or _config_presets(config), "data_facts": _facts(manifest, prefix=True),
         "config_facts": _facts(config, prefix=True),
         "settings": [SETTING_LABELS.get(s, s) for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
         "seeds": sorted({r.seed for r in model_runs if r.seed}, key=lambda s: (len(s), s)),
