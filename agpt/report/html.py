@@ -20,7 +20,7 @@ from agpt.report.provenance import (
     read_manifest_summary, utc_now,
 )
 from agpt.report.render import fmt, fmt_ci, fmt_mean_std, main_table, param_names
-from agpt.report.runs import SETTING_LABELS, cell_label, order_params, parse_params, read_run_dirs, read_train_log
+from agpt.report.runs import SETTING_LABELS, parse_params, read_run_dirs, read_train_log
 
 TEMPLATE = "ablation.html.j2"
 PUBLISHED_COLUMNS = ("system", "setting", "split", "n_test", "acc@0.5", "miou", "source", "caveat")
@@ -248,5 +248,3 @@ def build_html_report(inputs: ReportInputs) -> Path:
     inputs.out.write_text(html, encoding="utf-8")
     return inputs.out
 
-
-__all__ = ["ReportInputs", "build_html_report", "cell_label", "order_params"]
