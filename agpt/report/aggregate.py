@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agpt import metrics
+from agpt import metrics, scoring
 from agpt.errors import DataError
 from agpt.report.runs import SEED_PARAM, RunDir, cell_label, order_params
 
@@ -86,35 +86,22 @@ class Cell:
 
 
 def read_gold(path: str | Path) -> pd.DataFrame:
-    """The gold MS-CXR CSV (one row per box) as strings/numbers; DataError on a missing file or column."""
+    """The validated gold MS-CXR CSV (``agpt.scoring.read_gold``: one row per box, xywh original pixels)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "gold file does not exist")
-    gold = pd.read_csv(path, dtype={"dicom_id": str, "label_text": str, "category_name": str},
-                       keep_default_na=False)
-    missing = [c for c in metrics.GOLD_REQUIRED if c not in gold.columns]
-    if missing:
-        raise DataError(path, f"missing column(s) {missing}")
-    return gold
+    return scoring.read_gold(path)
 
 
-def read_predictions(path: Path) -> pd.DataFrame:
-    pred = pd.read_csv(path, dtype={"dicom_id": str, "label_text": str}, keep_default_na=False)
-    missing = [c for c in metrics.PRED_REQUIRED if c not in pred.columns]
-    if missing:
-        raise DataError(path, f"missing column(s) {missing}")
-    for col in ("x", "y", "w", "h"):
-        values = pd.to_numeric(pred[col], errors="coerce")
-        if values.isna().any():
-            raise DataError(path, f"non-numeric value in column {col!r}", row=int(values.isna().to_numpy().argmax()) + 2)
-        pred[col] = values
-    return pred
+def read_predictions(path: Path, gold: pd.DataFrame) -> pd.DataFrame:
+    """A run's validated ``predictions.csv`` (``agpt.scoring.read_predictions``)."""
+    return scoring.read_predictions(path, gold)
 
 
 def score_run(gold: pd.DataFrame, gold_path: Path, run: RunDir, protocol: str = "merged") -> ScoredRun:
     """Score ``run``'s predictions against ``gold`` and check them against its ``metrics.json``."""
     try:
-        pairs = metrics.per_pair_iou(gold, read_predictions(run.predictions_path), protocol)
+        pairs = metrics.per_pair_iou(gold, read_predictions(run.predictions_path, gold), protocol)
     except ValueError as err:
         raise DataError(run.predictions_path, f"cannot be scored against {gold_path}: {err}") from None
     own = metrics.summarize_ious(pairs["iou"].to_numpy())

@@ -67,7 +67,7 @@ def effect_plot(comparisons: pd.DataFrame) -> bytes | None:
             ax.set_title(f"{sub['title'].iloc[0] if len(sub) else name}: Δ {METRIC_NAMES[metric]}", fontsize=10)
             ax.grid(axis="x", alpha=0.3)
             if i == len(names) - 1:
-                ax.set_xlabel(f"difference in {METRIC_NAMES[metric]} (x100, points); bar = paired bootstrap 95% CI")
+                ax.set_xlabel(f"Δ {METRIC_NAMES[metric]} x100 (bar: paired-bootstrap 95% CI)", fontsize=9)
     fig.suptitle("Effects (treatment minus control) on the same test phrases; blue = CI excludes 0", fontsize=11)
     fig.tight_layout()
     return to_png(fig)
@@ -181,9 +181,11 @@ def training_curves(logs: list[tuple[dict, list[dict]]]) -> bytes | None:
     """Train loss and validation mIoU per epoch, mean over seeds (band: ± std); one panel column per model."""
     rows = []
     for params, entries in logs:
-        label = cell_label({k: v for k, v in params.items() if k not in ("model", "seed")}) or "run"
+        rest = cell_label({k: v for k, v in params.items() if k not in ("model", "seed", "init")}) or "pre-training"
+        init = INIT_LABELS.get(params.get("init", ""), params.get("init", "") or "?")
         for e in entries:
-            rows.append({"model": params.get("model", "?"), "run": label, "seed": params.get("seed", ""),
+            rows.append({"model": params.get("model", "?"), "initialisation": init, "run": rest,
+                         "seed": params.get("seed", ""),
                          "epoch": e["epoch"], "train loss": e.get("train_loss", np.nan),
                          "val mIoU x100": 100 * e["val_miou"] if e.get("val_miou") is not None else np.nan})
     if not rows:
@@ -196,12 +198,14 @@ def training_curves(logs: list[tuple[dict, list[dict]]]) -> bytes | None:
         for i, y in enumerate(("train loss", "val mIoU x100")):
             ax = axes[i][j]
             if sub[y].notna().any():
-                sns.lineplot(data=sub, x="epoch", y=y, hue="run", errorbar="sd", ax=ax, legend=(i == 0),
-                             marker="o", markersize=3)
+                sns.lineplot(data=sub, x="epoch", y=y, hue="initialisation", style="run", errorbar="sd", ax=ax,
+                             legend=(i == 0), marker="o", markersize=3,
+                             palette={k: v for k, v in INIT_PALETTE.items() if k in set(sub["initialisation"])}
+                             if set(sub["initialisation"]) <= set(INIT_PALETTE) else None)
             ax.set_title(f"{model}: {y}", fontsize=9)
             ax.grid(alpha=0.3)
         if axes[0][j].get_legend():
-            sns.move_legend(axes[0][j], "upper right", fontsize=6, title=None)
+            sns.move_legend(axes[0][j], "upper right", fontsize=6, title=None, ncols=2)
     fig.suptitle("Training curves (mean over seeds, band ± std)", fontsize=11)
     fig.tight_layout()
     return to_png(fig)

@@ -20,7 +20,7 @@ from agpt.report.provenance import (
     read_manifest_summary, utc_now,
 )
 from agpt.report.render import fmt, fmt_ci, fmt_mean_std, main_table, param_names
-from agpt.report.runs import SETTING_LABELS, cell_label, order_params, parse_params, read_run_dirs, read_train_log
+from agpt.report.runs import SETTING_LABELS, parse_params, read_run_dirs, read_train_log
 
 TEMPLATE = "ablation.html.j2"
 PUBLISHED_COLUMNS = ("system", "setting", "split", "n_test", "acc@0.5", "miou", "source", "caveat")
@@ -48,7 +48,10 @@ def load_published() -> tuple[pd.DataFrame | None, str]:
     try:
         from agpt.baselines import load_published_results
     except ImportError:
-        return None, "the published reference table (agpt.baselines) is not installed in this version"
+        try:
+            from agpt.baselines.published import load_published_results
+        except ImportError:
+            return None, "the published reference table (agpt.baselines) is not installed in this version"
     table = pd.DataFrame(load_published_results())
     missing = [c for c in PUBLISHED_COLUMNS if c not in table.columns]
     if missing:
@@ -75,6 +78,30 @@ def _preset_of(checkpoint: str) -> str:
     return ""
 
 
+def _config_presets(config: dict) -> list[str]:
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    preset = config.get("preset") or model.get("preset")
+    return [str(preset)] if preset else []
+
+
+def _facts(summary: dict, prefix: bool = False) -> list[str]:
+    """``key: value`` strings of a whitelisted manifest or config, one level of nesting flattened
+    (``prefix``: name nested keys ``section key``)."""
+    def text(value) -> str:
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    out = []
+    for key, value in summary.items():
+        if key in ("counts", "phantom", "format", "code_version", "rejects"):
+            continue
+        if isinstance(value, dict):
+            out += [f"{key + ' ' if prefix and key != 'config' else ''}{k}: {text(v)}".replace("_", " ")
+                    for k, v in value.items() if not isinstance(v, dict)]
+        else:
+            out.append(f"{key}: {text(value)}".replace("_", " "))
+    return list(dict.fromkeys(out))
+
+
 def _main_table_context(ablation: pd.DataFrame) -> dict:
     columns, rows = main_table(ablation)
     out_rows = []
@@ -97,7 +124,8 @@ def _main_table_context(ablation: pd.DataFrame) -> dict:
     if "baseline" in ablation.columns:
         for _, row in ablation[ablation["baseline"].astype(str) != ""].iterrows():
             baselines.append({"name": row["baseline"], "n_seeds": int(row["n_seeds"]), "metrics": [
-                {"key": m, "name": name, "text": fmt_mean_std(row[f"{m}_mean_x100"], row[f"{m}_std_x100"]),
+                {"key": m, "name": name, "text": fmt_mean_std(row[f"{m}_mean_x100"], row[f"{m}_std_x100"])
+                 if int(row["n_seeds"]) > 1 else fmt(row[f"{m}_mean_x100"]),
                  "ci": fmt_ci(row[f"{m}_ci95_low_x100"], row[f"{m}_ci95_high_x100"])}
                 for m, name in (("acc@0.5", "Acc@0.5"), ("miou", "mIoU"))]})
     return {"columns": [c.title for c in columns], "column_settings": [c.setting for c in columns],
@@ -130,7 +158,7 @@ def _comparisons_context(comparisons: pd.DataFrame) -> list[dict]:
         lo, hi = row["ci95_low_x100"], row["ci95_high_x100"]
         out.append({"title": row["title"], "label": row["label"], "treatment": fmt(row["treatment_x100"]),
                     "control": fmt(row["control_x100"]), "diff": f"{row['diff_x100']:+.1f}", "ci": fmt_ci(lo, hi),
-                    "p": f"{row['p_value']:.3f}", "clear": bool(lo > 0 or hi < 0),
+                    "p": "< 0.001" if row["p_value"] < 0.001 else f"{row['p_value']:.3f}", "clear": bool(lo > 0 or hi < 0),
                     "direction": "gain" if lo > 0 else "loss" if hi < 0 else "unclear"})
     return out
 
@@ -165,14 +193,14 @@ def build_html_report(inputs: ReportInputs) -> Path:
     cells = group_cells(scored)
 
     logs = [(r.params, read_train_log(p)) for r in run_dirs for p in r.train_logs]
-    seen = {str(p) for r in run_dirs for p in r.train_logs}
-    logs += [(parse_params(p), read_train_log(p)) for p in inputs.train_logs if str(p) not in seen]
+    seen = {Path(p).resolve() for r in run_dirs for p in r.train_logs}
+    logs += [(parse_params(p), read_train_log(p)) for p in inputs.train_logs if Path(p).resolve() not in seen]
     benchmarks = read_benchmarks(inputs.benchmarks)
     manifest = read_manifest_summary(inputs.manifest)
     config = read_config_summary(inputs.config)
     published, published_note = load_published()
 
-    predictions = {str(s.run.path): read_predictions(s.run.predictions_path) for s in scored}
+    predictions = {str(s.run.path): read_predictions(s.run.predictions_path, gold) for s in scored}
     selection = qualitative.select_phrases(scored[0].pairs, inputs.n_qualitative, inputs.seed)
     qual = [{"model": model, "png": _png(qualitative.qualitative_figure(model, runs, selection, gold, inputs.cache,
                                                                         predictions))}
@@ -194,7 +222,8 @@ def build_html_report(inputs: ReportInputs) -> Path:
         "n_categories": int(scored[0].pairs["category_name"].nunique()),
         "models": sorted({r.params.get("model", "") for r in model_runs} - {""}),
         "baselines": sorted({r.params["baseline"] for r in run_dirs if r.is_baseline}),
-        "presets": presets or [str(config.get("preset", ""))] if presets or config.get("preset") else [],
+        "presets": presets or _config_presets(config), "data_facts": _facts(manifest, prefix=True),
+        "config_facts": _facts(config, prefix=True),
         "settings": [SETTING_LABELS.get(s, s) for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
         "seeds": sorted({r.seed for r in model_runs if r.seed}, key=lambda s: (len(s), s)),
         "n_runs": len(run_dirs), "n_cells": len(cells), "version": git_version(Path.cwd()), "date": utc_now(),
@@ -219,5 +248,3 @@ def build_html_report(inputs: ReportInputs) -> Path:
     inputs.out.write_text(html, encoding="utf-8")
     return inputs.out
 
-
-__all__ = ["ReportInputs", "build_html_report", "cell_label", "order_params"]

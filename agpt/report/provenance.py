@@ -20,11 +20,12 @@ from agpt.report.runs import parse_params
 # stays out: a whitelist, so that a new key can never leak identifying values by accident.
 MANIFEST_KEYS: tuple[str, ...] = (
     "source", "data_source", "phantom", "image_format", "split_source", "leakage_guard", "pixel_mode",
-    "counts", "hash", "version",
+    "counts", "hash", "version", "config", "n_rejects",
 )
 CONFIG_KEYS: tuple[str, ...] = (
     "data", "phantom", "models", "model", "preset", "presets", "seeds", "inits", "settings", "modes",
     "fractions", "train_fractions", "split_source", "image_format", "image_size", "epochs", "baselines",
+    "grid", "pretrain", "finetune", "evaluation", "report",
 )
 
 
@@ -61,7 +62,10 @@ def read_benchmarks(root: str | Path | None) -> list[Benchmark]:
         rss = pd.to_numeric(frame.get("max_rss", pd.Series(dtype=float)), errors="coerce")
         rel = path.relative_to(root)
         rule = next((p for p in rel.parts[:-1] if "~" not in p), rel.parts[0] if len(rel.parts) > 1 else "")
-        out.append(Benchmark(path=path, rule=rule, params=parse_params(rel), seconds=float(seconds.sum()),
+        params = parse_params(rel)
+        if "setting" not in params and "zeroshot" in rule.replace("_", "").replace("-", ""):
+            params["setting"] = "zeroshot"  # e.g. benchmarks/evaluate_zeroshot/model~M/init~I.tsv
+        out.append(Benchmark(path=path, rule=rule, params=params, seconds=float(seconds.sum()),
                              max_rss_mb=float(rss.max()) if rss.notna().any() else float("nan")))
     return out
 

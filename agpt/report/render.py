@@ -10,7 +10,8 @@ import pandas as pd
 from agpt.report.runs import INIT_LABELS, SETTING_LABELS, order_params
 
 METRIC_TITLES: dict[str, str] = {"miou": "mIoU", "acc@0.3": "Acc@0.3", "acc@0.5": "Acc@0.5", "acc@0.7": "Acc@0.7"}
-_META_COLUMNS = {"label", "n_seeds", "seeds", "n_phrases", "missing_mean", "category"}
+_META_COLUMNS = {"label", "n_seeds", "seeds", "n_phrases", "missing_mean", "category", "missing", "eval_seconds",
+                 "run_dir", "checkpoint", "p_value"}
 
 
 def fmt(value: float, digits: int = 1) -> str:

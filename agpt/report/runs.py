@@ -97,7 +97,8 @@ def read_run_dir(path: str | Path) -> RunDir:
         raise DataError(metrics_path, f"not valid JSON: {err}") from None
     if not isinstance(metrics, dict):
         raise DataError(metrics_path, "must hold a JSON object")
-    logs = [p / "train_log.jsonl" for p in (path, path.parent) if (p / "train_log.jsonl").is_file()]
+    # The run's own training log: beside metrics.json, in the parent, or in the parent's train/ (workflow layout).
+    logs = [p / "train_log.jsonl" for p in (path, path.parent, path.parent / "train") if (p / "train_log.jsonl").is_file()]
     return RunDir(path=path, params=params, metrics=metrics, train_logs=logs)
 
 

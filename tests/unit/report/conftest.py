@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agpt.boxes import Letterbox
+from agpt.data.cache import build_cache
 
 # Identifying values planted in the fixture DICOM headers and in the manifest: none may reach the report.
 FORBIDDEN = ("DONOTLEAK", "Doe^Jane", "PID-31415926", "ACC-27182818", "19450101", "p10999999", "s50999999")
@@ -142,32 +142,6 @@ def write_dicom(path: Path, pixels: np.ndarray, dicom_id: str) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-class FakeCache:
-    """The ``agpt.data.cache.ImageCache`` interface over a folder of DICOMs (letterboxed with Pillow)."""
-
-    def __init__(self, root: Path, sizes: dict[str, tuple[int, int]], size: int = CACHE_SIZE):
-        self.root, self.size, self._sizes = root, size, sizes
-        self.dicom_ids = sorted(sizes)
-
-    def __contains__(self, dicom_id: str) -> bool:
-        return dicom_id in self._sizes
-
-    def letterbox(self, dicom_id: str) -> Letterbox:
-        w, h = self._sizes[dicom_id]
-        return Letterbox(w, h, self.size)
-
-    def image(self, dicom_id: str) -> np.ndarray:
-        import pydicom
-        from PIL import Image
-
-        pixels = pydicom.dcmread(self.root / f"{dicom_id}.dcm").pixel_array.astype(np.uint8)
-        lb = self.letterbox(dicom_id)
-        canvas = np.zeros((self.size, self.size), np.uint8)
-        resized = np.asarray(Image.fromarray(pixels).resize((lb.resized_width, lb.resized_height)))
-        canvas[lb.pad_top:lb.pad_top + lb.resized_height, lb.pad_left:lb.pad_left + lb.resized_width] = resized
-        return canvas
-
-
 def _chest(width: int, height: int, seed: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
     lungs = np.exp(-(((xx - 0.3) / 0.15) ** 2 + ((yy - 0.5) / 0.3) ** 2)) + np.exp(
@@ -176,57 +150,110 @@ def _chest(width: int, height: int, seed: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _train_log(path: Path, rng: np.random.Generator, gain: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({
+        "epoch": e, "train_loss": 2.0 / e + rng.uniform(0, 0.1), "val_miou": 0.2 + 0.05 * e * gain,
+        "val_acc@0.5": 0.1 * e, "lr": 1e-4, "seconds": 3.0, "n_parameters": 1000}) + "\n" for e in range(1, 6)))
+    return path
+
+
 def build_results(root: Path, fractions: tuple[str, ...] = ("0.5", "1.0")) -> dict:
-    """The whole synthetic results tree under ``root``; returns its paths."""
+    """The synthetic results tree under ``root``, in the workflow's layout; returns its paths.
+
+    As in ``rules/``: zero-shot runs exist for the pre-trained inits only, once per cell (no seed
+    segment); fine-tuned runs for every init, mode, fraction and seed, with ``train/train_log.jsonl``
+    beside ``eval/``; pre-training logs under ``results/pretrain``; baselines as ``runs/baseline~NAME``.
+    """
     gold_path = root / "prepared" / "mscxr_test.csv"
     gold_path.parent.mkdir(parents=True)
     gold = make_gold(gold_path)
     (root / "prepared" / "manifest.json").write_text(json.dumps({
-        "source": "phantom", "image_format": "dcm", "split_source": "medrpg", "counts": {"mscxr_test": 25},
-        "hash": "abc123", "inputs": {"mimic_root": "/data/p10/p10999999"}, "PatientName": "DONOTLEAK^Doe^Jane"}))
-    (root / "config.yaml").write_text("data:\n  phantom: true\n  root: /secret/p10999999\n"
-                                      "models: [transvg, mdetr]\npreset: tiny\nseeds: [1, 2]\n")
+        "format": 1, "code_version": "0.1.0",
+        "config": {"mimic_root": "/data/files/p10/p10999999", "image_format": "dcm", "split_source": "medrpg",
+                   "leakage_guard": "all-mscxr"},
+        "counts": {"mscxr_test": 25}, "rejects": {}, "n_rejects": 0,
+        "leakage_guard": {"mode": "all-mscxr", "removed_images": 3}, "hash": "abc123",
+        "PatientName": "DONOTLEAK^Doe^Jane"}))
+    (root / "config.yaml").write_text(
+        "data:\n  source: phantom\n  image_format: dcm\n  real:\n    mimic_root: /secret/p10999999\n"
+        "grid:\n  models: [transvg, mdetr]\n  inits: [base, agpt, agpt_syn]\n  seeds: [1, 2]\n"
+        "model:\n  preset: tiny\n")
     rng = np.random.default_rng(0)
     runs, logs = [], []
     bench = root / "benchmarks"
     for model in MODELS:
         for init in INITS:
-            cells = [("zeroshot", None, None)] + [("finetune", m, f) for m in ("full", "lora") for f in fractions]
-            for setting, mode, fraction in cells:
-                for seed in SEEDS:
-                    parts = [f"model~{model}", f"init~{init}", f"setting~{setting}"]
-                    if mode:
-                        parts += [f"mode~{mode}", f"fraction~{fraction}"]
-                    parts.append(f"seed~{seed}")
-                    run = root.joinpath("results", "runs", *parts, "eval")
-                    noise = _noise(model, init, setting, mode or "") * (1.3 if fraction == "0.5" else 1.0)
-                    write_run(run, gold, rng, noise, checkpoint=str(run.parent / "checkpoint"))
-                    runs.append(run)
-                    write_benchmark(bench.joinpath("evaluate", *parts[:-1], f"seed~{seed}.tsv"), 2.0, 300.0)
-                    if setting == "finetune":
-                        write_benchmark(bench.joinpath("finetune", *parts[:-1], f"seed~{seed}.tsv"), 30.0, 900.0)
-                        epochs = range(1, 6)
-                        (run.parent / "train_log.jsonl").write_text("".join(json.dumps({
-                            "epoch": e, "train_loss": 2.0 / e + rng.uniform(0, 0.1),
-                            "val_miou": 0.2 + 0.05 * e * (1.5 if init != "base" else 1.0), "val_acc@0.5": 0.1 * e,
-                            "lr": 1e-4, "seconds": 3.0, "n_parameters": 1000}) + "\n" for e in epochs))
-                        logs.append(run.parent / "train_log.jsonl")
-        write_benchmark(bench / "pretrain" / f"model~{model}" / "init~agpt.tsv", 100.0, 1500.0)
+            if init != "base":  # zero-shot: the shared pre-trained model, evaluated once
+                parts = [f"model~{model}", f"init~{init}"]
+                run = root.joinpath("results", "runs", *parts, "setting~zeroshot", "eval")
+                write_run(run, gold, rng, _noise(model, init, "zeroshot", ""),
+                          checkpoint=str(root.joinpath("results", "pretrain", *parts, "checkpoint")))
+                runs.append(run)
+                write_benchmark(bench.joinpath("evaluate_zeroshot", parts[0], f"{parts[1]}.tsv"), 2.0, 300.0)
+                write_benchmark(bench.joinpath("pretrain", parts[0], f"{parts[1]}.tsv"), 100.0, 1500.0)
+                logs.append(_train_log(root.joinpath("results", "pretrain", *parts, "train_log.jsonl"), rng, 1.0))
+            for mode in ("full", "lora"):
+                for fraction in fractions:
+                    for seed in SEEDS:
+                        parts = [f"model~{model}", f"init~{init}", "setting~finetune", f"mode~{mode}",
+                                 f"fraction~{fraction}", f"seed~{seed}"]
+                        cell = root.joinpath("results", "runs", *parts)
+                        noise = _noise(model, init, "finetune", mode) * (1.3 if fraction == "0.5" else 1.0)
+                        write_run(cell / "eval", gold, rng, noise, checkpoint=str(cell / "train" / "checkpoint"))
+                        runs.append(cell / "eval")
+                        pattern = bench.joinpath("X", *parts[:-1], f"{parts[-1]}.tsv")
+                        for rule, seconds, rss in (("evaluate_finetuned", 2.0, 300.0), ("finetune", 30.0, 900.0)):
+                            write_benchmark(Path(str(pattern).replace("/X/", f"/{rule}/")), seconds, rss)
+                        logs.append(_train_log(cell / "train" / "train_log.jsonl", rng,
+                                               1.5 if init != "base" else 1.0))
     for baseline, noise in (("centre", 1.0), ("anatomy", 0.7)):
-        run = root / "results" / "baselines" / f"baseline~{baseline}" / "eval"
+        run = root / "results" / "runs" / f"baseline~{baseline}" / "eval"
         write_run(run, gold, rng, noise, checkpoint="")
         runs.append(run)
-    dicoms = root / "dicoms"
-    dicoms.mkdir()
-    sizes = {}
+        write_benchmark(bench / "baseline" / f"baseline~{baseline}.tsv", 1.0, 200.0)
+    # The real preprocessing cache, built from DICOMs whose headers carry identifying values.
+    image_root = root / "mimic"
+    image_rows = []
     for i, (dicom_id, g) in enumerate(gold.groupby("dicom_id")):
         w, h = int(g["image_width"].iloc[0]), int(g["image_height"].iloc[0])
-        write_dicom(dicoms / f"{dicom_id}.dcm", _chest(w, h, i), dicom_id)
-        sizes[dicom_id] = (w, h)
+        rel = f"files/p10/p10999999/s50999999/{dicom_id}.dcm"
+        (image_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_dicom(image_root / rel, _chest(w, h, i), dicom_id)
+        image_rows.append(dict(dicom_id=dicom_id, subject_id="10999999", path=rel, image_width=w, image_height=h))
+    pd.DataFrame(image_rows).to_csv(root / "prepared" / "images.csv", index=False)
+    build_cache(root / "prepared", image_root, CACHE_SIZE, root / "cache", workers=1)
     return dict(root=root, gold=gold_path, runs=runs, logs=logs, benchmarks=bench, config=root / "config.yaml",
-                manifest=root / "prepared" / "manifest.json", cache=FakeCache(dicoms, sizes))
+                manifest=root / "prepared" / "manifest.json", cache=root / "cache")
 
 
 @pytest.fixture(scope="session")
 def results(tmp_path_factory) -> dict:
     return build_results(tmp_path_factory.mktemp("report_results"))
+
+
+def run_agpt(*args: str) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "agpt", *args], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[3])
+
+
+@pytest.fixture(scope="session")
+def built_report(results) -> dict:
+    """``agpt report tables`` then ``agpt report html`` on the synthetic results, through the CLI."""
+    root = results["root"]
+    tables = root / "results" / "tables"
+    out = run_agpt("report", "tables", "--gold", str(results["gold"]), "--runs", *map(str, results["runs"]),
+                   "--out", str(tables), "--bootstrap", "500", "--seed", "0")
+    assert out.returncode == 0, out.stderr
+    html = root / "reports" / "ablation.html"
+    out = run_agpt("report", "html", "--tables", str(tables), "--runs", *map(str, results["runs"]),
+                   "--gold", str(results["gold"]), "--cache", str(results["cache"]),
+                   "--train-logs", *map(str, results["logs"]), "--benchmarks", str(results["benchmarks"]), "--config", str(results["config"]),
+                   "--manifest", str(results["manifest"]), "--out", str(html))
+    assert out.returncode == 0, out.stderr
+    return {**results, "tables": tables, "html": html}
