@@ -5,6 +5,7 @@ rule phantom:
         "logs/phantom/phantom.log",
     conda:
         "../envs/data.yaml"
+    threads: 2
     params:
         agpt=agpt_command(),
         out=subpath(output.marker, parent=True),
@@ -14,6 +15,7 @@ rule phantom:
     shell:
         "{params.agpt} phantom --out {params.out} --seed {params.seed}"
         " --n-pretrain {params.n_pretrain} --n-mscxr-images {params.n_mscxr}"
+        " --workers {threads} --overwrite"
         " > {log} 2>&1"
 
 

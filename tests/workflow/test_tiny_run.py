@@ -24,7 +24,7 @@ def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     start = time.monotonic()
     proc = run_snakemake(
-        ["--cores", "2", "--configfile", str(TINY_CONFIG), "all"], workdir, timeout=600
+        ["--cores", "2", "--configfile", str(TINY_CONFIG), "--", "all"], workdir, timeout=600
     )
     return workdir, proc, time.monotonic() - start
 
@@ -37,5 +37,5 @@ def test_tiny_run_produces_tables_and_report(tiny_run):
 
 def test_tiny_run_is_complete_and_idempotent(tiny_run):
     workdir, _, _ = tiny_run
-    proc = run_snakemake(["-n", "--cores", "2", "--configfile", str(TINY_CONFIG), "all"], workdir)
+    proc = run_snakemake(["-n", "--cores", "2", "--configfile", str(TINY_CONFIG), "--", "all"], workdir)
     assert "Nothing to be done" in proc.stdout + proc.stderr
