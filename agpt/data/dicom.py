@@ -99,17 +99,44 @@ def equalize_histogram(img: np.ndarray) -> np.ndarray:
     return np.clip(lut, 0, 255).astype(np.uint8)[img]
 
 
-def _voi_range(ds: pydicom.Dataset, arr: np.ndarray) -> tuple[float, float] | None:
-    """Output range of the VOI transform pydicom will apply (None when there is none)."""
+def _voi_lut_table(ds: pydicom.Dataset) -> tuple[np.ndarray, int] | None:
+    """(LUT entries, first mapped value) of VOI LUT Sequence item 0, or None without a sequence."""
     seq = ds.get("VOILUTSequence")
-    if seq:
-        first, n = int(seq[0].LUTDescriptor[1]), int(seq[0].LUTDescriptor[0]) or 65536
-        out = apply_voi_lut(np.arange(first, first + n, dtype=np.int64), ds, index=0, prefer_lut=True)
-        return float(out.min()), float(out.max())
+    if not seq:
+        return None
+    item = seq[0]
+    n, first, depth = (int(v) for v in item.LUTDescriptor)
+    n = n or 65536  # PS3.3 C.11.2.1.1: 0 means 2^16 entries
+    if depth != 8 and not 10 <= depth <= 16:
+        raise ValueError(f"{depth} bits per VOI LUT entry is not a valid LUT Descriptor depth")
+    data = item.LUTData
+    if isinstance(data, bytes):  # OW: 16-bit words in the dataset's byte order
+        little = ds.file_meta.TransferSyntaxUID.is_little_endian if "TransferSyntaxUID" in ds.file_meta else True
+        table = np.frombuffer(data, dtype="<u2" if little else ">u2")[:n].astype(np.int64)
+    else:
+        table = np.asarray(data if isinstance(data, (list, tuple)) else [data], dtype=np.int64)[:n]
+    if len(table) != n:
+        raise ValueError(f"VOI LUT Data has {len(table)} entries, the descriptor says {n}")
+    return table, first
+
+
+def _apply_voi(ds: pydicom.Dataset, values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """(VOI output, its output range), preferring the VOI LUT Sequence over a window (item/index 0).
+
+    The sequence is applied here rather than with pydicom: pydicom 3.0.2 builds its LUT index in
+    the LUT's output dtype, so an 8-bit LUT with more than 256 entries wraps its indices.
+    """
+    lut = _voi_lut_table(ds)
+    if lut is not None:
+        table, first = lut
+        index = np.clip(np.rint(values).astype(np.int64) - first, 0, len(table) - 1)
+        return table[index].astype(np.float64), (float(table.min()), float(table.max()))
     if "WindowCenter" in ds and "WindowWidth" in ds:
-        out = apply_voi_lut(np.array([-1e15, 1e15]), ds, index=0, prefer_lut=True)
-        return float(out.min()), float(out.max())
-    return None
+        out = apply_voi_lut(values, ds, index=0, prefer_lut=True)
+        # the window's output range [y_min, y_max], found by windowing two extreme values
+        probe = apply_voi_lut(np.array([-1e15, 1e15]), ds, index=0, prefer_lut=True)
+        return out, (float(probe.min()), float(probe.max()))
+    return values, None
 
 
 def dicom_to_uint8(ds: pydicom.Dataset, path: object, pixel_mode: str = "mimic_jpg_equivalent") -> np.ndarray:
@@ -124,10 +151,7 @@ def dicom_to_uint8(ds: pydicom.Dataset, path: object, pixel_mode: str = "mimic_j
             img = 255 - img
         return equalize_histogram(img)
     try:
-        values = apply_modality_lut(stored, ds)
-        voi_range = _voi_range(ds, values)
-        if voi_range is not None:
-            values = apply_voi_lut(values, ds, index=0, prefer_lut=True)
+        values, voi_range = _apply_voi(ds, apply_modality_lut(stored, ds))
     except Exception as err:  # malformed LUT / window tags
         raise DataError(path, f"cannot apply modality/VOI LUT ({type(err).__name__}: {err})") from err
     if voi_range is None or voi_range[1] <= voi_range[0]:

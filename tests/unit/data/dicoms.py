@@ -14,7 +14,7 @@ SOP_CLASS_DX = "1.2.840.10008.5.1.4.1.1.1.1"
 
 def make_dicom(arr: np.ndarray, bits_stored: int = 12, photometric: str = "MONOCHROME2", signed: bool = False,
                window: tuple | None = None, rescale: tuple[float, float] | None = None,
-               voi_lut: tuple[int, int, np.ndarray] | None = None, patient_name: str = "Doe^Jane") -> Dataset:
+               voi_lut: tuple[int, int, np.ndarray] | None = None, lut_vr: str = "US", patient_name: str = "Doe^Jane") -> Dataset:
     """A DX dataset with ``arr`` (uint16/int16 ``[Rows, Columns]``) as PixelData, 16 bits allocated."""
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -37,8 +37,11 @@ def make_dicom(arr: np.ndarray, bits_stored: int = 12, photometric: str = "MONOC
         first, bits, table = voi_lut
         item = Dataset()
         item.LUTDescriptor = [len(table), first, bits]
-        item.LUTData = [int(v) for v in table]
-        item["LUTData"].VR = "US"
+        if lut_vr == "OW":
+            item.LUTData = np.asarray(table, dtype="<u2").tobytes()
+        else:
+            item.LUTData = [int(v) for v in table]
+        item["LUTData"].VR = lut_vr
         ds.VOILUTSequence = Sequence([item])
     return ds
 
