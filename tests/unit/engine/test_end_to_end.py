@@ -10,10 +10,7 @@ import pytest
 from PIL import Image
 
 from agpt.cli import main
-
-pytest.importorskip("agpt.models")  # the models part (merged from its branch)
-
-from agpt.data.prepared import read_prepared_mscxr  # noqa: E402
+from agpt.data.prepared import read_prepared_mscxr
 
 
 def common(prepared_data, out):

@@ -90,19 +90,3 @@ def test_normalise_single_mean_std():
     assert float(x[0, 0, 0]) == pytest.approx((1 - PIXEL_MEAN) / PIXEL_STD)
 
 
-
-def test_outputs_cast_to_float32_for_the_loss():
-    import dataclasses
-
-    import torch
-
-    from agpt.engine.runtime import to_float32
-
-    @dataclasses.dataclass
-    class Out:
-        pred_boxes: torch.Tensor
-        aux: list
-        n: int = 3
-
-    out = to_float32(Out(torch.ones(2, 4, dtype=torch.bfloat16), [{"b": torch.ones(1, dtype=torch.float16)}]))
-    assert out.pred_boxes.dtype == torch.float32 and out.aux[0]["b"].dtype == torch.float32 and out.n == 3
