@@ -15,7 +15,7 @@ rule evaluate_zeroshot:
         init="agpt|agpt_syn",
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1
     params:
         agpt=agpt_command(),
         checkpoint="results/pretrain/model~{model}/init~{init}/checkpoint",
@@ -44,7 +44,7 @@ rule evaluate_finetuned:
         setting="finetune",
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1
     params:
         agpt=agpt_command(),
         checkpoint=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/train/checkpoint",

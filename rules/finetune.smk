@@ -1,4 +1,5 @@
 # One fine-tuning run per grid cell: model x init x mode x train fraction x seed.
+# A (re)run starts afresh: agpt refuses to overwrite an existing run directory.
 rule finetune:
     input:
         manifest=f"{PREPARED}/manifest.json",
@@ -15,7 +16,7 @@ rule finetune:
         setting="finetune",
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1
     params:
         agpt=agpt_command(),
         run=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/train",
@@ -25,7 +26,7 @@ rule finetune:
         epochs=lookup(dpath="finetune/epochs", within=config),
         batch_size=lookup(dpath="finetune/batch_size", within=config),
     shell:
-        "{params.agpt} finetune --model {wildcards.model} --preset {params.preset}"
+        "rm -rf {params.run} && {params.agpt} finetune --model {wildcards.model} --preset {params.preset}"
         " --prepared {params.prepared} --cache {input.cache} --out {params.run}"
         " --init {params.init} --mode {wildcards.mode} --train-fraction {wildcards.fraction}"
         " --seed {wildcards.seed} --epochs {params.epochs} --batch-size {params.batch_size}"

@@ -1,5 +1,6 @@
 # One AGPT pre-training run per model and synonym setting, shared by every cell that starts
 # from it (zero-shot evaluation and all fine-tuning modes, fractions and seeds).
+# A (re)run starts afresh: agpt refuses to overwrite an existing run directory.
 rule pretrain:
     input:
         manifest=f"{PREPARED}/manifest.json",
@@ -16,7 +17,7 @@ rule pretrain:
         init="agpt|agpt_syn",
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1
     params:
         agpt=agpt_command(),
         run="results/pretrain/model~{model}/init~{init}",
@@ -27,7 +28,7 @@ rule pretrain:
         epochs=lookup(dpath="pretrain/epochs", within=config),
         batch_size=lookup(dpath="pretrain/batch_size", within=config),
     shell:
-        "{params.agpt} pretrain --model {wildcards.model} --preset {params.preset}"
+        "rm -rf {params.run} && {params.agpt} pretrain --model {wildcards.model} --preset {params.preset}"
         " --prepared {params.prepared} --cache {input.cache} --out {params.run}"
         " {params.synonyms} --seed {params.seed} --epochs {params.epochs}"
         " --batch-size {params.batch_size} > {log} 2>&1"
