@@ -136,3 +136,13 @@ def test_qualitative_selection_is_seeded_and_mixed():
     assert a["names_anatomy"].sum() == 3
     assert a["category_name"].nunique() >= 3
     assert names_anatomy("small left pleural effusion") and not names_anatomy("cardiomegaly")
+
+
+def test_html_refuses_tables_built_from_other_runs(built_report, tmp_path):
+    from conftest import run_agpt
+
+    out = run_agpt("report", "html", "--tables", str(built_report["tables"]), "--runs", str(built_report["runs"][0]),
+                   "--gold", str(built_report["gold"]), "--cache", str(built_report["cache"]),
+                   "--out", str(tmp_path / "r.html"))
+    assert out.returncode == 2 and "runs.csv" in out.stderr and "rebuild the tables" in out.stderr
+    assert not (tmp_path / "r.html").exists()
