@@ -14,6 +14,16 @@ from agpt.data.medrpg_split import SPLIT_SOURCES
 from agpt.data.prepare import IMAGE_FORMATS, VERIFY_LEVELS, PrepareConfig
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mimic-root",
@@ -75,14 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("cache", help="decode and letterbox every prepared image once into a uint8 cache")
     p.add_argument("--prepared", required=True, help="prepared directory (agpt data prepare)")
     p.add_argument("--image-root", required=True, help="root the paths in images.csv are relative to")
-    p.add_argument("--size", required=True, type=int, help="square canvas size of the model input")
+    p.add_argument("--size", required=True, type=_positive_int, help="square canvas size of the model input")
     p.add_argument(
         "--pixel-mode",
         default="mimic_jpg_equivalent",
         choices=PIXEL_MODES,
         help="DICOM intensity mode (ignored for JPG/PNG)",
     )
-    p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="decoding processes (default 2)")
     p.add_argument("--out", required=True, help="cache directory to (re)build")
 
 
