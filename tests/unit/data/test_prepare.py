@@ -80,6 +80,23 @@ def test_prepare_writes_the_documented_layout_and_reads_back(raw, tmp_path, fmt,
     assert len(manifest["counts"]["anatomy_pairs_per_anatomy"]) == 29
     n_rejects = len((out / "rejects.csv").read_text().splitlines()) - 1
     assert n_rejects == manifest["n_rejects"] == 7
+    for f in out.iterdir():  # the fixture DICOMs carry PatientName "Doe^Jane": it must reach no output
+        assert "Doe" not in f.read_text()
+
+
+@pytest.mark.parametrize("level", ["exists", "decode"])
+def test_verify_levels_give_the_same_result(raw, level):
+    default = build_prepared(make_config(raw))
+    other = build_prepared(make_config(raw, verify_images=level))
+    assert other.mscxr == default.mscxr and other.anatomy == default.anatomy
+
+
+def test_exists_level_needs_metadata_for_sizes(raw):
+    with pytest.raises(DataError, match="image size unknown: no MIMIC metadata row"):
+        build_prepared(make_config(raw, "dcm", verify_images="exists"))
+    jpg_meta = str(raw["jpg_root"] / "mimic-cxr-2.0.0-metadata.csv.gz")
+    data = build_prepared(make_config(raw, "dcm", verify_images="exists", metadata=jpg_meta))
+    assert data.counts["images"] == 8
 
 
 def test_prepare_is_deterministic(raw, tmp_path):
