@@ -46,8 +46,9 @@ def guarded_subjects(samples: list[PhraseSample], mode: str) -> set[str]:
     return {s.subject_id for s in samples}
 
 
-def apply_leakage_guard(images: list[AnatomyImage], samples: list[PhraseSample], mode: str,
-                        images_to_avoid: set[str]) -> tuple[list[AnatomyImage], list[tuple[AnatomyImage, str]], LeakageReport]:
+def apply_leakage_guard(
+    images: list[AnatomyImage], samples: list[PhraseSample], mode: str, images_to_avoid: set[str]
+) -> tuple[list[AnatomyImage], list[tuple[AnatomyImage, str]], LeakageReport]:
     """Filter pre-training images; returns (kept, [(removed image, reason)], report).
 
     ``samples`` must be *all* MS-CXR phrases of the input file with their resolved splits

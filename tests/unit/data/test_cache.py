@@ -24,11 +24,14 @@ def _canvas_box(canvas: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=float)
 
 
-@pytest.mark.parametrize("width, height, size, box", [
-    (256, 160, 128, (40, 30, 120, 90)),  # scale 1/2: canvas edges are integers
-    (160, 256, 64, (16, 48, 96, 200)),  # portrait, scale 1/4
-    (50, 40, 100, (10, 5, 30, 25)),  # enlarged (bilinear), scale 2
-])
+@pytest.mark.parametrize(
+    "width, height, size, box",
+    [
+        (256, 160, 128, (40, 30, 120, 90)),  # scale 1/2: canvas edges are integers
+        (160, 256, 64, (16, 48, 96, 200)),  # portrait, scale 1/4
+        (50, 40, 100, (10, 5, 30, 25)),  # enlarged (bilinear), scale 2
+    ],
+)
 def test_box_drawn_into_an_image_comes_back_at_its_original_pixels(tmp_path, width, height, size, box):
     img = np.zeros((height, width), np.uint8)
     x1, y1, x2, y2 = box
@@ -38,14 +41,17 @@ def test_box_drawn_into_an_image_comes_back_at_its_original_pixels(tmp_path, wid
     back = lb.boxes_to_original(_canvas_box(canvas))
     np.testing.assert_allclose(back, box, atol=1e-9)
     # and through the model's normalised cxcywh frame
-    np.testing.assert_allclose(lb.normalised_cxcywh_to_original_xyxy(lb.original_xyxy_to_normalised_cxcywh(
-        np.array(box, float))), box, atol=1e-9)
+    np.testing.assert_allclose(
+        lb.normalised_cxcywh_to_original_xyxy(lb.original_xyxy_to_normalised_cxcywh(np.array(box, float))),
+        box,
+        atol=1e-9,
+    )
 
 
 def test_box_comes_back_within_a_canvas_pixel_at_odd_scales():
     width, height, size, box = (333, 217, 100, (101, 57, 250, 180))
     img = np.zeros((height, width), np.uint8)
-    img[box[1]:box[3], box[0]:box[2]] = 255
+    img[box[1] : box[3], box[0] : box[2]] = 255
     canvas, lb = letterbox_image(img, size)
     back = lb.boxes_to_original(_canvas_box(canvas))
     assert np.abs(back - np.array(box)).max() <= 1 / lb.scale_x + 1e-9  # at most one canvas pixel
@@ -95,7 +101,7 @@ def test_stale_when_an_image_file_changes(built):
 
 def test_stale_when_the_image_list_changes_or_an_image_is_gone(built):
     prepared, root, cache_dir = built
-    rows = list(csv.reader(open(prepared / "images.csv")))
+    rows = list(csv.reader((prepared / "images.csv").read_text().splitlines()))
     with open(prepared / "images.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows[:-1])
     with pytest.raises(AgptError, match="stale cache"):
@@ -109,7 +115,7 @@ def test_stale_when_the_image_list_changes_or_an_image_is_gone(built):
 
 
 def test_mismatched_settings_and_incomplete_cache(built):
-    prepared, root, cache_dir = built
+    _, _, cache_dir = built
     with pytest.raises(AgptError, match="cache size is 32, the model needs 64"):
         ImageCache.open(cache_dir, size=64)
     with pytest.raises(AgptError, match="pixel mode is mimic_jpg_equivalent, wanted voi"):

@@ -10,8 +10,13 @@ import pytest
 
 from agpt.anatomy import ANATOMIES
 from agpt.data.prepare import PrepareConfig, build_prepared, write_prepared
-from agpt.data.prepared import (anatomy_pairs, read_manifest, read_prepared_anatomy, read_prepared_images,
-                                read_prepared_mscxr)
+from agpt.data.prepared import (
+    anatomy_pairs,
+    read_manifest,
+    read_prepared_anatomy,
+    read_prepared_images,
+    read_prepared_mscxr,
+)
 from agpt.data.records import ANATOMY_COLUMNS, IMAGE_COLUMNS, PREPARED_MSCXR_COLUMNS, REJECT_COLUMNS
 from agpt.errors import DataError
 from tests.unit.data.conftest import make_config
@@ -21,14 +26,17 @@ IDS = [p.dicom_id for p in PATIENTS]
 
 
 def _header(path):
-    return tuple(next(csv.reader(open(path))))
+    return tuple(next(csv.reader(path.read_text().splitlines())))
 
 
-@pytest.mark.parametrize("fmt, mscxr, source", [
-    ("jpg", "MS_CXR_Local_Alignment_v1.1.0.json", "medrpg"),
-    ("dcm", "MS_CXR_Local_Alignment_v1.0.0.csv", "medrpg"),
-    ("jpg", "MS_CXR_Local_Alignment_v1.1.0.csv", "mscxr"),
-])
+@pytest.mark.parametrize(
+    "fmt, mscxr, source",
+    [
+        ("jpg", "MS_CXR_Local_Alignment_v1.1.0.json", "medrpg"),
+        ("dcm", "MS_CXR_Local_Alignment_v1.0.0.csv", "medrpg"),
+        ("jpg", "MS_CXR_Local_Alignment_v1.1.0.csv", "mscxr"),
+    ],
+)
 def test_prepare_writes_the_documented_layout_and_reads_back(raw, tmp_path, fmt, mscxr, source):
     data = build_prepared(make_config(raw, fmt, mscxr, split_source=source))
     manifest = write_prepared(data, tmp_path / "prep")
@@ -54,14 +62,41 @@ def test_prepare_writes_the_documented_layout_and_reads_back(raw, tmp_path, fmt,
     assert [i.dicom_id for i in data.anatomy["train"]] == [IDS[0], IDS[2]]
     assert [i.dicom_id for i in data.anatomy["val"]] == [IDS[6]]
     assert all(list(i.boxes) == list(ANATOMIES) for i in data.anatomy["train"])
-    assert manifest["rejects"] == {"images to avoid": 1, "incomplete anatomy": 1, "leakage guard": 2,
-                                   "missing scene graph": 1, "not frontal": 1, "zero-area box": 1}
+    assert manifest["rejects"] == {
+        "images to avoid": 1,
+        "incomplete anatomy": 1,
+        "leakage guard": 2,
+        "missing scene graph": 1,
+        "not frontal": 1,
+        "zero-area box": 1,
+    }
     assert manifest["leakage_guard"]["removed_patients"] == 2
-    assert manifest["counts"]["imagenome_boxes"] == {"clipped_negative": 1, "clipped_outside": 1,
-                                                     "dropped_zero_area": 1, "kept": 3 * 29 + 28}
+    assert manifest["counts"]["imagenome_boxes"] == {
+        "clipped_negative": 1,
+        "clipped_outside": 1,
+        "dropped_zero_area": 1,
+        "kept": 3 * 29 + 28,
+    }
     assert len(manifest["counts"]["anatomy_pairs_per_anatomy"]) == 29
-    n_rejects = sum(1 for _ in open(out / "rejects.csv")) - 1
+    n_rejects = len((out / "rejects.csv").read_text().splitlines()) - 1
     assert n_rejects == manifest["n_rejects"] == 7
+    for f in out.iterdir():  # the fixture DICOMs carry PatientName "Doe^Jane": it must reach no output
+        assert "Doe" not in f.read_text()
+
+
+@pytest.mark.parametrize("level", ["exists", "decode"])
+def test_verify_levels_give_the_same_result(raw, level):
+    default = build_prepared(make_config(raw))
+    other = build_prepared(make_config(raw, verify_images=level))
+    assert other.mscxr == default.mscxr and other.anatomy == default.anatomy
+
+
+def test_exists_level_needs_metadata_for_sizes(raw):
+    with pytest.raises(DataError, match="image size unknown: no MIMIC metadata row"):
+        build_prepared(make_config(raw, "dcm", verify_images="exists"))
+    jpg_meta = str(raw["jpg_root"] / "mimic-cxr-2.0.0-metadata.csv.gz")
+    data = build_prepared(make_config(raw, "dcm", verify_images="exists", metadata=jpg_meta))
+    assert data.counts["images"] == 8
 
 
 def test_prepare_is_deterministic(raw, tmp_path):
@@ -71,11 +106,14 @@ def test_prepare_is_deterministic(raw, tmp_path):
     assert a["hash"] == b["hash"]
 
 
-@pytest.mark.parametrize("mode, train, val, guarded", [
-    ("all-mscxr", [0, 2], [6], 5),
-    ("eval", [0, 1, 2], [6], 3),  # medrpg val/test patients: 7, 8, 10
-    ("none", [0, 1, 2], [6, 7], 0),
-])
+@pytest.mark.parametrize(
+    "mode, train, val, guarded",
+    [
+        ("all-mscxr", [0, 2], [6], 5),
+        ("eval", [0, 1, 2], [6], 3),  # medrpg val/test patients: 7, 8, 10
+        ("none", [0, 1, 2], [6, 7], 0),
+    ],
+)
 def test_leakage_guard_modes(raw, mode, train, val, guarded):
     data = build_prepared(make_config(raw, leakage_guard=mode))
     assert [i.dicom_id for i in data.anatomy["train"]] == [IDS[k] for k in train]
@@ -107,11 +145,18 @@ def _remove_image(paths, k, ext="jpg"):
     (paths["jpg_root" if ext == "jpg" else "dcm_root"] / PATIENTS[k].rel(ext)).unlink()
 
 
-@pytest.mark.parametrize("damage, message, lost", [
-    (lambda p: _remove_image(p, 0), "image file not found", 0),
-    (lambda p: (p["jpg_root"] / PATIENTS[0].rel("jpg")).write_text("not an image"), "unreadable image", 0),
-    (lambda p: _remove_image(p, 8), "image file not found", 8),  # an MS-CXR test image
-])
+@pytest.mark.parametrize(
+    "damage, message, lost",
+    [
+        (lambda p: _remove_image(p, 0), "image file not found", 0),
+        (
+            lambda p: (p["jpg_root"] / PATIENTS[0].rel("jpg")).write_text("not an image"),
+            "unreadable image",
+            0,
+        ),
+        (lambda p: _remove_image(p, 8), "image file not found", 8),  # an MS-CXR test image
+    ],
+)
 def test_bad_images_fail_or_are_skipped(raw_copy, tmp_path, damage, message, lost):
     damage(raw_copy)
     with pytest.raises(DataError, match=message):
@@ -137,6 +182,7 @@ def test_image_size_must_match_metadata_and_mscxr(raw_copy):
     p = PATIENTS[7]
     cfg = make_config(raw_copy, "dcm", skip_bad=True)
     from tests.unit.data.dicoms import write_dicom
+
     write_dicom(raw_copy["dcm_root"] / p.rel("dcm"), np.zeros((p.height + 2, p.width), np.uint16))
     data = build_prepared(cfg)
     assert any("MS-CXR says" in r.reason for r in data.rejects.rejects)
@@ -144,7 +190,7 @@ def test_image_size_must_match_metadata_and_mscxr(raw_copy):
 
 def test_imagenome_path_leaving_the_root(raw_copy):
     path = raw_copy["imagenome"] / "silver_dataset" / "splits" / "train.csv"
-    rows = list(csv.reader(open(path)))
+    rows = list(csv.reader(path.read_text().splitlines()))
     rows[1][4] = "files/../../../etc/passwd.dcm"
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows(rows)
