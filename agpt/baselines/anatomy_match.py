@@ -31,7 +31,8 @@ SIDE_CUES: dict[str, frozenset[str]] = {
 }
 # Not regions and not sides; dropped from forms and phrases before region matching.
 _FILLER = frozenset({"sided", "side"})
-NEGATION_CUES = frozenset({"no", "without", "not", "negative", "free", "absent", "resolved"})
+# "absent" is not a cue: "absent lung markings at the right apex" describes a pneumothorax there.
+NEGATION_CUES = frozenset({"no", "without", "not", "negative"})
 NEGATION_WINDOW = 6  # tokens before a mention, within its clause
 SIDE_WINDOW = 5  # tokens before a mention searched for its side
 _CLAUSE_BREAK = re.compile(r"[,;:.()!?]|\bbut\b|\bhowever\b|\bwhereas\b")
@@ -181,7 +182,9 @@ class AnatomyMatcher:
     @staticmethod
     def _negated(words: list[str], clauses: list[int], start: int) -> bool:
         lo = max(0, start - NEGATION_WINDOW)
-        return any(words[i] in NEGATION_CUES and clauses[i] == clauses[start] for i in range(lo, start))
+        return any(clauses[i] == clauses[start]
+                   and (words[i] in NEGATION_CUES or (words[i] == "free" and words[i + 1] == "of"))
+                   for i in range(lo, start))
 
     def match(self, phrase: str) -> AnatomyMatch | None:
         """The anatomies ``phrase`` names, or None when it names none (or only negated ones)."""
@@ -203,6 +206,12 @@ class AnatomyMatcher:
                 anatomies += [a for a in found if a not in anatomies]
                 texts.append(" ".join(words[m.start:m.end]))
         if anatomies:
+            # A zone or structure of a lung is more specific than the lung: "collapse of the right
+            # lung with absent markings at the right apex" locates the finding at the apex.
+            lungs = {self.regions["lung"].get(s) for s in (RIGHT, LEFT)}
+            specific = [a for a in anatomies if a not in lungs]
+            sides_specific = {a.split()[0] for a in specific}
+            anatomies = [a for a in anatomies if a not in lungs or a.split()[0] not in sides_specific]
             return AnatomyMatch(tuple(anatomies), "anatomy", tuple(texts))
         sides = set()
         for i, w in enumerate(words):

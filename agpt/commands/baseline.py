@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synonym table for the anatomy matcher: a file or 'bundled' (default)")
     parser.add_argument("--protocol", choices=("merged", "any"), default="merged",
                         help="scoring of multi-box gold phrases (see agpt score)")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="add 95%% bootstrap intervals from N resamples of the phrases (0: none)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
 
 
 def build_predictor(name: str, prepared: Path, synonyms: str):
@@ -54,6 +57,8 @@ def main(args) -> int:
     from agpt.data.prepared import read_prepared_mscxr
     from agpt.scoring import score_files
 
+    if args.bootstrap < 0:
+        raise AgptError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     start = time.perf_counter()
     predictor = build_predictor(args.baseline, args.prepared, args.synonyms)
     samples = read_prepared_mscxr(args.prepared, args.split)
@@ -62,7 +67,8 @@ def main(args) -> int:
     predictions = [predictor.predict(s) for s in samples]
     args.out.mkdir(parents=True, exist_ok=True)
     pred_path = write_predictions(args.out / "predictions.csv", predictions)
-    metrics = score_files(args.prepared / f"mscxr_{args.split}.csv", pred_path, protocol=args.protocol)
+    metrics = score_files(args.prepared / f"mscxr_{args.split}.csv", pred_path, protocol=args.protocol,
+                          bootstrap=args.bootstrap, seed=args.seed)
     metrics.update({
         "baseline": args.baseline, "split": args.split, "prepared": str(args.prepared),
         "synonyms": args.synonyms if args.baseline == "anatomy" else None,

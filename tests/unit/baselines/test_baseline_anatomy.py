@@ -47,6 +47,9 @@ RL, LL = "right lower lung zone", "left lower lung zone"
     # negated anatomy is ignored, the rest of the phrase still counts
     ("No pneumothorax, right basilar opacity.", (RL,)),
     ("No left lower lobe collapse; right lower lobe opacity.", (RL,)),
+    ("Absent lung markings at the right apex.", ("right apical zone",)),  # a finding, not a negation
+    ("Right lung collapse with opacity at the right base.", (RL,)),  # the zone, not the whole lung
+    ("Left lung opacity, right apical pneumothorax.", ("left lung", "right apical zone")),
 ])
 def test_matcher_finds_the_named_anatomies(phrase, expected):
     match = MATCHER.match(phrase)
@@ -64,7 +67,7 @@ def test_matcher_side_only(phrase, expected):
 
 
 @pytest.mark.parametrize("phrase", [
-    "No left effusion.", "Without right pneumothorax.", "Moderate pulmonary edema.", "Multifocal pneumonia.",
+    "No left effusion.", "Without right pneumothorax.", "Free of left-sided opacity.", "Moderate pulmonary edema.", "Multifocal pneumonia.",
     "Opacity at the base.",  # singular region without a side: unknown which
     "Bright spot.",  # "bright" is not "right"
     "", "No lung base opacity on the left.",

@@ -10,9 +10,10 @@ import pytest
 
 from agpt.anatomy import ANATOMIES, SILVER_BOX_NAMES
 from agpt.synonyms import load_synonym_table
-from agpt.synonyms.generate import GenerationError, RetryPolicy, generate_table, render_prompt, sha256_text
+from agpt.synonyms.generate import (GenerationError, RetryPolicy, base_url_host, generate_table, render_prompt, scrub,
+                                    sha256_text)
 
-from synonym_fakes import SECRET_KEY, completion, good_answer
+from synonym_fakes import SECRET_KEY, good_answer
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 
@@ -58,6 +59,14 @@ def test_success_writes_a_clean_table_with_provenance(openai_env, tmp_path):
     out = tmp_path / "gen.json"
     table.save(out)
     assert load_synonym_table(out).entries == table.entries
+
+
+def test_answer_keys_are_matched_case_insensitively(openai_env, tmp_path):
+    answer = good_answer()
+    answer["synonyms"]["Right Lung"] = answer["synonyms"].pop("right lung")
+    openai_env.ok(answer)
+    table = _generate(tmp_path, n=6)
+    assert table.synonyms("right lung") == ["right lung", "right hemithorax"]
 
 
 def test_cache_means_no_second_request(openai_env, tmp_path):
@@ -174,3 +183,19 @@ def test_cli_generate_review_show_without_leaking(openai_env, tmp_path):
     bad = subprocess.run([*cmd[:-4], "--model", "other", "--cache-dir", str(tmp_path / "cache")],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "HTTP 401" in bad.stderr and SECRET_KEY not in bad.stderr + bad.stdout
+
+
+def test_base_url_host_and_scrub_drop_credentials():
+    assert base_url_host("https://user:pw-secret@api.example.com:8443/v1?key=abc") == "api.example.com:8443"
+    assert base_url_host("https://api.openai.com/v1") == "api.openai.com"
+    text = f"failed with key {SECRET_KEY} and sk-proj-ABCDEFGH12345678 and pw-secret"
+    cleaned = scrub(text, [SECRET_KEY, "pw-secret", None])
+    assert SECRET_KEY not in cleaned and "sk-proj-ABCDEFGH" not in cleaned and "pw-secret" not in cleaned
+
+
+def test_retry_policy_bounds():
+    p = RetryPolicy(max_attempts=5, base_delay=1.0, factor=2.0, max_delay=5.0)
+    assert [p.delay(i) for i in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert p.delay(0, retry_after=3.0) == 3.0 and p.delay(0, retry_after=100.0) == 5.0
+    with pytest.raises(ValueError, match="max_attempts must be >= 1"):
+        RetryPolicy(max_attempts=0)
