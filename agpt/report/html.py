@@ -163,6 +163,23 @@ def _comparisons_context(comparisons: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _headlines(comparisons: pd.DataFrame) -> list[str]:
+    """One plain sentence per comparison type, from the mIoU rows of ``comparisons.csv``."""
+    out = []
+    rows = comparisons[comparisons["metric"] == "miou"]
+    for name, group in rows.groupby("comparison", sort=False):
+        gains = int((group["ci95_low_x100"] > 0).sum())
+        losses = int((group["ci95_high_x100"] < 0).sum())
+        n = len(group)
+        lo, hi = group["diff_x100"].min(), group["diff_x100"].max()
+        spread = f"{lo:+.1f}" if n == 1 else f"from {lo:+.1f} to {hi:+.1f}"
+        out.append(f"{group['title'].iloc[0]}: mIoU difference {spread} points over {n} matched cell"
+                   f"{'s' if n != 1 else ''}; the 95% interval excludes zero for {gains} gain"
+                   f"{'s' if gains != 1 else ''} and {losses} loss{'es' if losses != 1 else ''}, "
+                   f"{n - gains - losses} {'is' if n - gains - losses == 1 else 'are'} inconclusive.")
+    return out
+
+
 def _provenance_rows(runs_table: pd.DataFrame, benchmarks) -> tuple[list[str], list[dict]]:
     names = param_names(runs_table.drop(columns=["run_dir", "checkpoint"], errors="ignore"))
     rows = []
@@ -231,6 +248,7 @@ def build_html_report(inputs: ReportInputs) -> Path:
         "n_benchmarks": len(benchmarks), "compute_by_rule": sorted(rules.items()),
         "main": main, "published": _published_context(published, main["column_settings"]),
         "published_note": published_note, "comparisons": _comparisons_context(tables["comparisons"]),
+        "headlines": _headlines(tables["comparisons"]),
         "fig_effects": _png(figures.effect_plot(tables["comparisons"])),
         "fig_categories": _png(figures.category_heatmap(tables["per_category"])),
         "fig_iou": _png(figures.iou_distributions(cells)),

@@ -95,6 +95,7 @@ def test_report_has_every_section_and_the_phantom_statement(html_text):
     for anchor in ('id="what"', 'id="main"', 'id="effects"', 'id="qualitative"', 'id="provenance"'):
         assert anchor in html_text
     assert 'id="phantom-warning"' in html_text and "not clinical evidence" in html_text
+    assert 'id="at-a-glance"' in html_text and "AGPT vs base initialisation: mIoU difference from" in html_text
     assert "published, not reproduced here" in html_text and "MedRPG" in html_text
     n_bench = 2 * 2 * 2 + 2 * 3 * 2 * 2 * 2 * 2 + 2  # zero-shot eval + pretrain, fine-tune + eval, baselines
     assert "Total compute" in html_text and f"min wall-clock summed over {n_bench} " in html_text
