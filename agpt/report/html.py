@@ -158,7 +158,8 @@ def _comparisons_context(comparisons: pd.DataFrame) -> list[dict]:
         lo, hi = row["ci95_low_x100"], row["ci95_high_x100"]
         out.append({"title": row["title"], "label": row["label"], "treatment": fmt(row["treatment_x100"]),
                     "control": fmt(row["control_x100"]), "diff": f"{row['diff_x100']:+.1f}", "ci": fmt_ci(lo, hi),
-                    "p": "< 0.001" if row["p_value"] < 0.001 else f"{row['p_value']:.3f}", "clear": bool(lo > 0 or hi < 0),
+                    "p": "< 0.001" if row["p_value"] < 0.001 else f"{row['p_value']:.3f}",
+                    "clear": bool(lo > 0 or hi < 0),
                     "direction": "gain" if lo > 0 else "loss" if hi < 0 else "unclear"})
     return out
 
@@ -241,7 +242,8 @@ def build_html_report(inputs: ReportInputs) -> Path:
         "baselines": sorted({r.params["baseline"] for r in run_dirs if r.is_baseline}),
         "presets": presets or _config_presets(config), "data_facts": _facts(manifest, prefix=True),
         "config_facts": _facts(config, prefix=True),
-        "settings": [SETTING_LABELS.get(s, s) for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
+        "settings": [SETTING_LABELS.get(s, s)
+                     for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
         "seeds": sorted({r.seed for r in model_runs if r.seed}, key=lambda s: (len(s), s)),
         "n_runs": len(run_dirs), "n_cells": len(cells), "version": git_version(Path.cwd()), "date": utc_now(),
         "hardware": hardware_summary(), "compute_seconds": sum(b.seconds for b in benchmarks),

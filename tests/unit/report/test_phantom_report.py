@@ -1,13 +1,12 @@
 """The report on the real phantom pipeline: phantom DICOMs (with fake identifying headers) -> prepare -> cache."""
 
+import numpy as np
 import pandas as pd
 import pydicom
 import pytest
 
 from agpt.report.privacy import visible_text
 from conftest import run_agpt, write_run
-
-import numpy as np
 
 
 @pytest.fixture(scope="module")
