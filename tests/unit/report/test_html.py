@@ -120,7 +120,10 @@ def test_report_contains_no_identifying_header_values(html_text):
 def test_privacy_guard_refuses_identifiers():
     with pytest.raises(AgptError, match="identifier"):
         check_no_identifiers("<p>patient p10999999</p>", {"p10999999"})
+    with pytest.raises(AgptError):
+        check_no_identifiers("<td>10999999</td>", {"10999999"})
     check_no_identifiers('<img src="data:image/png;base64,p10999999AAAA">', {"p10999999"})
+    check_no_identifiers("<p>hash 3a10999999f0</p>", {"10999999"})  # part of a longer token
 
 
 def test_qualitative_selection_is_seeded_and_mixed():
