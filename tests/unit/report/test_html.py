@@ -19,9 +19,11 @@ class _MainTable(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.cells, self.baselines, self.best = {}, {}, set()
+        self.cells, self.baselines, self.best, self.cis = {}, {}, set(), {}
         self._cell = None
         self._metric = None
+        self._last = None  # key of the last metric value, which its CI span follows
+        self._ci = False
         self._in_main = False
         self._text = ""
 
@@ -39,18 +41,24 @@ class _MainTable(HTMLParser):
             self._metric, self._text = a["data-metric"], ""
         elif tag == "span" and a.get("class") == "star" and self._cell:
             self.best.add(self._cell)
+        elif tag == "span" and a.get("class") == "ci" and self._cell and self._last:
+            self._ci, self._text = True, ""
 
     def handle_endtag(self, tag):
         if tag == "table":
             self._in_main = False
         if tag == "span" and self._metric:
-            self.cells[(*self._cell, self._metric)] = self._text.strip()
+            self._last = (*self._cell, self._metric)
+            self.cells[self._last] = self._text.strip()
             self._metric = None
+        elif tag == "span" and self._ci:
+            self.cis[self._last] = self._text.strip()
+            self._ci, self._last = False, None
         if tag == "td":
             self._cell = None
 
     def handle_data(self, data):
-        if self._metric:
+        if self._metric or self._ci:
             self._text += data
 
 
@@ -79,6 +87,8 @@ def test_main_table_agrees_with_ablation_csv(built_report, html_text):
             text = parser.cells[("model", row["model"], row["init"], column, m)]
             std = row[f"{m}_std_x100"]
             assert text == f"{row[f'{m}_mean_x100']:.1f} ± " + ("–" if np.isnan(std) else f"{std:.1f}")
+            ci = parser.cis[("model", row["model"], row["init"], column, m)]
+            assert ci == f"[{row[f'{m}_ci95_low_x100']:.1f}, {row[f'{m}_ci95_high_x100']:.1f}]"
             checked += 1
     # zero-shot: 2 models x 2 pre-trained inits; fine-tuned full and LoRA at 100%: 2 x 3 each; 2 baselines
     assert checked == 2 * (2 * 2 + 2 * 3 * 2) + 2 * 2
