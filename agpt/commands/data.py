@@ -94,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=_positive_int, default=2, help="decoding processes (default 2)")
     p.add_argument("--out", required=True, help="cache directory to (re)build")
+    p.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")
 
 
 def _config(args: argparse.Namespace) -> PrepareConfig:
@@ -116,8 +117,17 @@ def main(args: argparse.Namespace) -> int:
         from agpt.data.cache import build_cache
 
         record = build_cache(
-            args.prepared, args.image_root, args.size, args.out, args.pixel_mode, args.workers
+            args.prepared,
+            args.image_root,
+            args.size,
+            args.out,
+            args.pixel_mode,
+            args.workers,
+            force=args.force,
         )
+        if not record["rebuilt"]:
+            print(f"cache {args.out} is up to date ({record['n_images']} images, key {record['key'][:12]})")
+            return 0
         print(
             f"cached {record['n_images']} images at {record['size']}x{record['size']} ({record['pixel_mode']}) "
             f"in {record['seconds']:.1f} s = {record['images_per_second']} images/s with {record['workers']} "

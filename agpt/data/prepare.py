@@ -235,7 +235,8 @@ def _read_pretrain(
                 )
                 continue
             seen.add(r.dicom_id)
-            view = meta[r.dicom_id].view_position if meta and r.dicom_id in meta else r.view_position
+            # ImaGenome's own ViewPosition first: MIMIC metadata leaves some frontal views blank
+            view = r.view_position or (meta[r.dicom_id].view_position if meta and r.dicom_id in meta else "")
             if not is_frontal(view):
                 rejects.drop(csv_path, r.row, r.dicom_id, f"not frontal: ViewPosition {view or 'blank'}")
                 continue

@@ -188,6 +188,19 @@ def test_image_size_must_match_metadata_and_mscxr(raw_copy):
     assert any("MS-CXR says" in r.reason for r in data.rejects.rejects)
 
 
+def test_view_position_from_imagenome_first_then_metadata(raw_copy):
+    # blank the split CSV's ViewPosition of patient 0: the metadata (PA) decides; patient 9 stays lateral
+    path = raw_copy["imagenome"] / "silver_dataset" / "splits" / "train.csv"
+    rows = list(csv.reader(path.read_text().splitlines()))
+    rows[1][5] = ""
+    rows[-1][5] = ""
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    data = build_prepared(make_config(raw_copy))
+    assert IDS[0] in {i.dicom_id for i in data.anatomy["train"]}
+    assert [r.record for r in data.rejects.rejects if r.kind == "not frontal"] == [IDS[9]]
+
+
 def test_imagenome_path_leaving_the_root(raw_copy):
     path = raw_copy["imagenome"] / "silver_dataset" / "splits" / "train.csv"
     rows = list(csv.reader(path.read_text().splitlines()))
