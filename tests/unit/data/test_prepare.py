@@ -247,3 +247,23 @@ def test_prepared_readers_validate(tmp_path, raw):
     with pytest.raises(DataError, match="manifest not found"):
         read_manifest(tmp_path)
     json.dumps(read_prepared_images(tmp_path)[0].__dict__)
+
+
+@pytest.mark.parametrize("mode", ["all-mscxr", "eval"])
+def test_patients_of_skipped_mscxr_records_stay_guarded(raw_copy, mode):
+    # patient 7's only phrase (val) has an unknown category: skipped, but 7 is still an MS-CXR patient
+    path = raw_copy["mscxr_dir"] / "MS_CXR_Local_Alignment_v1.1.0.csv"
+    rows = list(csv.reader(path.read_text().splitlines()))
+    for r in rows[1:]:
+        if r[0] == IDS[7]:
+            r[1] = "Fracture"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    cfg = make_config(raw_copy, mscxr=path.name, split_source="mscxr", skip_bad=True, leakage_guard=mode)
+    data = build_prepared(cfg)
+    assert data.rejects.n_bad == 1
+    assert IDS[7] not in {i.dicom_id for i in data.anatomy["val"]}
+    none = build_prepared(
+        make_config(raw_copy, mscxr=path.name, split_source="mscxr", skip_bad=True, leakage_guard="none")
+    )
+    assert IDS[7] in {i.dicom_id for i in none.anatomy["val"]}
