@@ -267,3 +267,15 @@ def test_patients_of_skipped_mscxr_records_stay_guarded(raw_copy, mode):
         make_config(raw_copy, mscxr=path.name, split_source="mscxr", skip_bad=True, leakage_guard="none")
     )
     assert IDS[7] in {i.dicom_id for i in none.anatomy["val"]}
+
+
+def test_zipped_scene_graphs_and_crlf_csv_give_the_same_prepared_data(raw, tmp_path):
+    from tests.unit.data.rawdata import write_raw_dataset
+
+    zipped = write_raw_dataset(tmp_path / "z", graphs="zip")
+    assert (zipped["imagenome"] / "silver_dataset" / "scene_graph.zip").is_file()
+    csv_path = zipped["mscxr_dir"] / "MS_CXR_Local_Alignment_v1.1.0.csv"
+    csv_path.write_bytes(csv_path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    a = build_prepared(make_config(raw, mscxr="MS_CXR_Local_Alignment_v1.1.0.csv", split_source="mscxr"))
+    b = build_prepared(make_config(zipped, mscxr="MS_CXR_Local_Alignment_v1.1.0.csv", split_source="mscxr"))
+    assert a.mscxr == b.mscxr and a.anatomy == b.anatomy and a.rejects.counts() == b.rejects.counts()
