@@ -126,7 +126,7 @@ ZONE_V = {"upper": (0.2, 0.36), "mid": (0.42, 0.6), "lower": (0.66, 0.8), "apica
 def draw_airspace(a, layers, g, rng, side, size, zone, amplitude, rough, soft=0.0) -> list[BoxXYXY | None]:
     """Consolidation / pneumonia / lung opacity: an irregular patch in one lung zone."""
     lo, hi = ZONE_V[zone]
-    r = {"small": (0.13, 0.08), "moderate": (0.2, 0.12), "large": (0.28, 0.17)}[size]
+    r = {"small": (0.2, 0.12), "moderate": (0.27, 0.16), "large": (0.34, 0.21)}[size]
     ru, rv = r[0] * rng.uniform(0.8, 1.25), r[1] * rng.uniform(0.8, 1.25)
     box = None
     for _ in range(6):  # the patch must land in the lung field
@@ -148,8 +148,8 @@ def draw_atelectasis(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
     du, dv = g.u - sgn * cu, g.v - cv
     along = du * np.cos(tilt) + dv * np.sin(tilt) * (p.lung_height / p.half_width)
     across = (-du * np.sin(tilt) * (p.half_width / p.lung_height) + dv * np.cos(tilt))
-    half_len = {"small": 0.12, "moderate": 0.18, "large": 0.25}[size] * rng.uniform(0.8, 1.2)
-    thick = rng.uniform(0.012, 0.03) * (1.5 if size == "large" else 1.0)
+    half_len = {"small": 0.17, "moderate": 0.23, "large": 0.3}[size] * rng.uniform(0.8, 1.2)
+    thick = rng.uniform(0.018, 0.04) * (1.4 if size == "large" else 1.0)
     field = np.exp(-(along / half_len) ** 4 - (across / thick) ** 2)
     field = field * (1 + 0.3 * smooth_field(rng, g.u.shape, 0.02, factor=4))
     return [_add(layers, side, _smoothstep(field, 0.3, 0.7), rng.uniform(0.15, 0.26))]
@@ -183,7 +183,10 @@ def draw_finding(a: Anatomy, layers: Layers, g: _Grid, rng, f: Finding) -> Findi
         elif f.category == "Edema":
             boxes += draw_edema(a, layers, g, rng, side, f.size)
         elif f.category == "Cardiomegaly":
-            boxes.append(a.boxes["cardiac silhouette"])  # the enlarged heart was drawn by the geometry
+            # the enlarged heart was drawn by the geometry; a reader boxes it by eye (+-3 % per edge)
+            x1, y1, x2, y2 = a.boxes["cardiac silhouette"]
+            jx, jy = 0.03 * (x2 - x1), 0.03 * (y2 - y1)
+            boxes.append((x1 + rng.normal(0, jx), y1 + rng.normal(0, jy), x2 + rng.normal(0, jx), y2 + rng.normal(0, jy)))
         else:
             raise ValueError(f"unknown finding category {f.category!r}; valid: {sorted(CATEGORY_WEIGHTS)}")
     kept = [b for b in boxes if b is not None]
