@@ -40,10 +40,10 @@ def _fake_cui(name: str) -> str:
 
 
 def quirky_silver_box(box, width: int, height: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
-    """Integer silver box with detector-like jitter (+-1.5 % of its size per edge); ~3 % of boxes near an
-    edge are pushed a few px outside it, as in the real data."""
+    """Integer silver box with detector-like jitter (sd 1.5 % of its size per edge, at most 4 px); ~3 % of
+    boxes near an edge are pushed a few px outside it, as in the real data."""
     bx1, by1, bx2, by2 = box
-    jx, jy = 0.015 * (bx2 - bx1), 0.015 * (by2 - by1)
+    jx, jy = min(4.0, 0.015 * (bx2 - bx1)), min(4.0, 0.015 * (by2 - by1))
     x1, x2 = int(round(bx1 + rng.normal(0, jx))), int(round(bx2 + rng.normal(0, jx)))
     y1, y2 = int(round(by1 + rng.normal(0, jy))), int(round(by2 + rng.normal(0, jy)))
     if rng.random() < 0.03:
