@@ -36,7 +36,7 @@ class Finding:
     merged: bool = False  # a bilateral finding given as ONE box (union of both sides)
 
 
-class _Grid:
+class PixelGrid:
     """Canonical coordinates of every pixel (computed once per image)."""
 
     def __init__(self, a: Anatomy):
@@ -58,7 +58,7 @@ def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def _blob(g: _Grid, rng, side: str, cu: float, cv: float, ru: float, rv: float, rough: float,
+def _blob(g: PixelGrid, rng, side: str, cu: float, cv: float, ru: float, rv: float, rough: float,
           soft: float = 0.0) -> np.ndarray:
     """Irregular patch in [0, 1] centred at canonical (cu, cv) with radii (ru, rv); rough = noise amount."""
     sgn = -1.0 if side == "right" else 1.0
@@ -128,14 +128,13 @@ def draw_airspace(a, layers, g, rng, side, size, zone, amplitude, rough, soft=0.
     lo, hi = ZONE_V[zone]
     r = {"small": (0.2, 0.12), "moderate": (0.27, 0.16), "large": (0.34, 0.21)}[size]
     ru, rv = r[0] * rng.uniform(0.8, 1.25), r[1] * rng.uniform(0.8, 1.25)
-    box = None
-    for _ in range(6):  # the patch must land in the lung field
-        m = _blob(g, rng, side, rng.uniform(0.35, 0.65), rng.uniform(lo, hi), ru, rv, rough, soft)
+    for attempt in range(7):  # the patch must land in the lung field; the last try is the zone's centre
+        cu, cv = (rng.uniform(0.35, 0.65), rng.uniform(lo, hi)) if attempt < 6 else (0.5, (lo + hi) / 2)
+        m = _blob(g, rng, side, cu, cv, ru, rv, rough, soft)
         trial = _mask_box((m > 0.5) & layers.lung_hard[side])
-        if trial is not None and (trial[2] - trial[0]) > 0.03 * a.width:
-            box = _add(layers, side, m, amplitude)
-            break
-    return [box]
+        if trial is not None and ((trial[2] - trial[0]) > 0.03 * a.width or attempt == 6):
+            return [_add(layers, side, m, amplitude)]
+    return [None]
 
 
 def draw_atelectasis(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
@@ -166,7 +165,7 @@ def draw_edema(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
     return [_add(layers, side, m, amp)]
 
 
-def draw_finding(a: Anatomy, layers: Layers, g: _Grid, rng, f: Finding) -> Finding:
+def draw_finding(a: Anatomy, layers: Layers, g: PixelGrid, rng, f: Finding) -> Finding:
     """Draw ``f`` into ``layers`` and return it with its gold boxes filled in."""
     boxes: list[BoxXYXY | None] = []
     for side in f.sides:
