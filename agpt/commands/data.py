@@ -14,6 +14,16 @@ from agpt.data.medrpg_split import SPLIT_SOURCES
 from agpt.data.prepare import IMAGE_FORMATS, VERIFY_LEVELS, PrepareConfig
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mimic-root",
@@ -75,15 +85,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("cache", help="decode and letterbox every prepared image once into a uint8 cache")
     p.add_argument("--prepared", required=True, help="prepared directory (agpt data prepare)")
     p.add_argument("--image-root", required=True, help="root the paths in images.csv are relative to")
-    p.add_argument("--size", required=True, type=int, help="square canvas size of the model input")
+    p.add_argument("--size", required=True, type=_positive_int, help="square canvas size of the model input")
     p.add_argument(
         "--pixel-mode",
         default="mimic_jpg_equivalent",
         choices=PIXEL_MODES,
         help="DICOM intensity mode (ignored for JPG/PNG)",
     )
-    p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="decoding processes (default 2)")
     p.add_argument("--out", required=True, help="cache directory to (re)build")
+    p.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")
 
 
 def _config(args: argparse.Namespace) -> PrepareConfig:
@@ -106,8 +117,17 @@ def main(args: argparse.Namespace) -> int:
         from agpt.data.cache import build_cache
 
         record = build_cache(
-            args.prepared, args.image_root, args.size, args.out, args.pixel_mode, args.workers
+            args.prepared,
+            args.image_root,
+            args.size,
+            args.out,
+            args.pixel_mode,
+            args.workers,
+            force=args.force,
         )
+        if not record["rebuilt"]:
+            print(f"cache {args.out} is up to date ({record['n_images']} images, key {record['key'][:12]})")
+            return 0
         print(
             f"cached {record['n_images']} images at {record['size']}x{record['size']} ({record['pixel_mode']}) "
             f"in {record['seconds']:.1f} s = {record['images_per_second']} images/s with {record['workers']} "

@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tables = sub.add_parser("tables", help="ablation.csv/.md/.tex, per_category.csv, runs.csv, comparisons.csv")
     tables.add_argument("--gold", type=Path, required=True, help="gold MS-CXR test CSV (PREPARED/mscxr_test.csv)")
     tables.add_argument("--runs", type=Path, nargs="+", required=True,
-                        help="run directories with metrics.json and predictions.csv; parameters from name~value segments")
+                        help="run directories with metrics.json and predictions.csv; "
+                             "parameters from name~value segments")
     tables.add_argument("--out", type=Path, required=True, help="output folder (e.g. results/tables)")
     tables.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     tables.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")

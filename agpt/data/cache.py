@@ -113,10 +113,21 @@ def build_cache(
     out: str | Path,
     pixel_mode: str = "mimic_jpg_equivalent",
     workers: int = 2,
+    force: bool = False,
 ) -> dict:
-    """Decode + letterbox every image of ``images.csv`` into ``out``; returns the cache.json record."""
+    """Decode + letterbox every image of ``images.csv`` into ``out``; returns the cache.json record.
+
+    A complete cache in ``out`` with the same key is kept as it is (``"rebuilt": False``) unless ``force``.
+    """
     key, entries = cache_key(prepared_dir, image_root, size, pixel_mode)
     out = Path(out)
+    if not force and (out / "images.npy").is_file():
+        try:
+            old = json.loads((out / "cache.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+        if old.get("key") == key and old.get("format") == CACHE_FORMAT:
+            return {**old, "rebuilt": False}
     out.mkdir(parents=True, exist_ok=True)
     (out / "cache.json").unlink(missing_ok=True)  # incomplete until rewritten
     tmp = out / "images.npy.partial"
@@ -163,7 +174,7 @@ def build_cache(
         "images_per_second": round(len(entries) / seconds, 2) if seconds > 0 else None,
     }
     (out / "cache.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return record
+    return {**record, "rebuilt": True}
 
 
 def _collect(results, arr: np.ndarray, rows: dict[str, int]) -> None:

@@ -123,6 +123,8 @@ def _voi_lut_table(ds: pydicom.Dataset) -> tuple[np.ndarray, int] | None:
     item = seq[0]
     n, first, depth = (int(v) for v in item.LUTDescriptor)
     n = n or 65536  # PS3.3 C.11.2.1.1: 0 means 2^16 entries
+    if int(ds.get("PixelRepresentation", 0)) == 1 and first >= 32768:
+        first -= 65536  # the first mapped value is signed (SS) for signed pixel data
     if depth != 8 and not 10 <= depth <= 16:
         raise ValueError(f"{depth} bits per VOI LUT entry is not a valid LUT Descriptor depth")
     data = item.LUTData

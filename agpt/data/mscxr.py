@@ -269,3 +269,28 @@ def group_phrases(
                 )
             )
     return samples
+
+
+def mscxr_subjects_by_dicom(path: str | Path) -> dict[str, str]:
+    """``{dicom_id: subject_id}`` from every parseable ``path`` of an MS-CXR file, bad rows included.
+
+    Lenient on purpose: the leakage guard must protect the patients of rows that the strict
+    reader skipped.
+    """
+    out: dict[str, str] = {}
+    try:
+        if Path(path).suffix.lower() == ".json":
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            paths = [str(im.get("path", "")) for im in doc.get("images", []) if isinstance(im, dict)]
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            paths = list(df["path"]) if "path" in df.columns else []
+    except (OSError, ValueError, AttributeError):
+        return out
+    for rel in paths:
+        try:
+            parsed = parse_image_path(rel.strip())
+        except ValueError:
+            continue
+        out[parsed.dicom_id] = parsed.subject_id
+    return out

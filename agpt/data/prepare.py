@@ -33,7 +33,7 @@ from agpt.data.mimic import (
     read_metadata,
     resolve_image_path,
 )
-from agpt.data.mscxr import MSCXR_SPLITS, read_mscxr
+from agpt.data.mscxr import MSCXR_SPLITS, mscxr_subjects_by_dicom, read_mscxr
 from agpt.data.prepared import write_anatomy_csv, write_images_csv, write_mscxr_csv
 from agpt.data.records import AnatomyImage, PhraseSample
 from agpt.data.rejects import RejectLog
@@ -235,7 +235,8 @@ def _read_pretrain(
                 )
                 continue
             seen.add(r.dicom_id)
-            view = meta[r.dicom_id].view_position if meta and r.dicom_id in meta else r.view_position
+            # ImaGenome's own ViewPosition first: MIMIC metadata leaves some frontal views blank
+            view = r.view_position or (meta[r.dicom_id].view_position if meta and r.dicom_id in meta else "")
             if not is_frontal(view):
                 rejects.drop(csv_path, r.row, r.dicom_id, f"not frontal: ViewPosition {view or 'blank'}")
                 continue
@@ -245,7 +246,12 @@ def _read_pretrain(
                 )
             )
             sources[r.dicom_id] = (str(csv_path), r.row)
-    kept, removed, report = apply_leakage_guard(candidates, everyone, cfg.leakage_guard, avoid)
+    # patients of MS-CXR records skipped as bad stay protected
+    by_dicom = mscxr_subjects_by_dicom(cfg.mscxr) if rejects.n_bad else {}
+    skipped = {r.record.split(" | ")[0] for r in rejects.rejects if r.file == str(cfg.mscxr)}
+    extra = {by_dicom[d] for d in skipped if d in by_dicom}
+    guarded |= extra if cfg.leakage_guard != "none" else set()
+    kept, removed, report = apply_leakage_guard(candidates, everyone, cfg.leakage_guard, avoid, extra)
     for img, reason in removed:
         rejects.drop(sources[img.dicom_id][0], sources[img.dicom_id][1], img.dicom_id, reason)
     out = {split: [] for split in PRETRAIN_SPLITS}

@@ -11,7 +11,7 @@ from agpt.engine import loading
 from agpt.engine.config import RunConfig, TrainConfig, build_train_config, load_config_sections
 from agpt.engine.datasets import AnatomyDataset, PhraseDataset, stratified_subset
 from agpt.engine.evaluation import predict
-from agpt.engine.runtime import choose_device
+from agpt.engine.runtime import choose_device, seed_everything
 from agpt.engine.trainer import Trainer
 from agpt.engine.transforms import Augment, AugmentConfig
 from agpt.errors import AgptError
@@ -120,6 +120,7 @@ def run_pretrain(args: argparse.Namespace, on_epoch_end=None) -> int:
     run = RunConfig("pretrain", model_cfg.to_dict(), train, _prepared_hash(args.prepared),
                     extra={"canvas_size": int(cache.size), "preset": args.preset,
                            "n_train_images": len(train_set), "n_val_images": len(val_set)})
+    seed_everything(train.seed)  # the model's initialisation depends on the seed too
     model = loading.build(model_cfg)
     trainer = Trainer(run, model, build_criterion(model_cfg), train_set,
                       _validator(val_set, cache, device, train, 29), args.out, device,
@@ -164,6 +165,7 @@ def run_finetune(args: argparse.Namespace, on_epoch_end=None) -> int:
         raise AgptError(f"{args.prepared}: mscxr_val.csv has no phrases (needed for model selection)")
     train_set = PhraseDataset(train_samples, cache, _augment(train), train.seed)
     val_set = PhraseDataset(val_samples, cache, None, train.seed)
+    seed_everything(train.seed)  # the model's initialisation depends on the seed too
     model = loading.build(model_cfg)
     init_hash = ""
     if init is not None:

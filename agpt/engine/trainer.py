@@ -255,6 +255,10 @@ class Trainer:
     def _check_resumable(self, last: Path) -> None:
         meta = json.loads((last / "config.json").read_text())
         saved, now = meta.get("run", {}), self.run.to_dict()
+        # Where and how fast it runs may change between invocations; what it computes may not.
+        runtime_only = ("device", "num_workers", "eval_batch_size")
+        for d in (saved, now):
+            d["train"] = {k: v for k, v in (d.get("train") or {}).items() if k not in runtime_only}
         for key in ("setting", "model", "train", "data_manifest_hash", "init"):
             if saved.get(key) != now.get(key):
                 raise AgptError(

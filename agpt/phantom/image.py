@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agpt.phantom.anatomy_model import build_anatomy, sample_patient
-from agpt.phantom.findings import Finding, _Grid, draw_finding, sample_finding
+from agpt.phantom.findings import Finding, PixelGrid, draw_finding, sample_finding
 from agpt.phantom.phrases import phrase_for
 from agpt.phantom.render import Style, compose, draw_layers
 
@@ -58,7 +58,7 @@ def make_image(spec: ImageSpec, seed: int) -> ImageResult:
     a = build_anatomy(p, spec.columns, spec.rows)
     style = Style.sample(rng, portable=portable, shifted=spec.subset == "mscxr")
     layers = draw_layers(a, rng, style)
-    grid = _Grid(a) if spec.categories else None
+    grid = PixelGrid(a) if spec.categories else None
     drawn: list[tuple[Finding, str]] = []
     used_phrases: set[str] = set()
     for cat in spec.categories:

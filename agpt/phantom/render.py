@@ -6,7 +6,7 @@ Drawing uses PIL (fast C polygon fill and blur) on full-resolution 8-bit masks; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -61,7 +61,6 @@ class Layers:
     lung: dict[str, np.ndarray]  # side -> float32 [H, W] soft lung-field mask
     lung_hard: dict[str, np.ndarray]  # side -> bool [H, W] unblurred lung field
     findings: np.ndarray  # float32 [H, W] added density
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def polygon_mask(shape: tuple[int, int], polygons, blur: float = 0.0, width: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Collected results: score every run against the gold table, then the ablation, per-category, runs and comparison tables.
+"""Collected results: every run scored against the gold table; ablation, per-category, runs and comparison tables.
 
 Statistics (see ``docs/report.md``):
 - a *cell* is a run's parameters minus the seed; its mean +- std are over seeds (std with ddof=1,

@@ -158,8 +158,26 @@ def _comparisons_context(comparisons: pd.DataFrame) -> list[dict]:
         lo, hi = row["ci95_low_x100"], row["ci95_high_x100"]
         out.append({"title": row["title"], "label": row["label"], "treatment": fmt(row["treatment_x100"]),
                     "control": fmt(row["control_x100"]), "diff": f"{row['diff_x100']:+.1f}", "ci": fmt_ci(lo, hi),
-                    "p": "< 0.001" if row["p_value"] < 0.001 else f"{row['p_value']:.3f}", "clear": bool(lo > 0 or hi < 0),
+                    "p": "< 0.001" if row["p_value"] < 0.001 else f"{row['p_value']:.3f}",
+                    "clear": bool(lo > 0 or hi < 0),
                     "direction": "gain" if lo > 0 else "loss" if hi < 0 else "unclear"})
+    return out
+
+
+def _headlines(comparisons: pd.DataFrame) -> list[str]:
+    """One plain sentence per comparison type, from the mIoU rows of ``comparisons.csv``."""
+    out = []
+    rows = comparisons[comparisons["metric"] == "miou"]
+    for name, group in rows.groupby("comparison", sort=False):
+        gains = int((group["ci95_low_x100"] > 0).sum())
+        losses = int((group["ci95_high_x100"] < 0).sum())
+        n = len(group)
+        lo, hi = group["diff_x100"].min(), group["diff_x100"].max()
+        spread = f"{lo:+.1f}" if n == 1 else f"from {lo:+.1f} to {hi:+.1f}"
+        out.append(f"{group['title'].iloc[0]}: mIoU difference {spread} points over {n} matched cell"
+                   f"{'s' if n != 1 else ''}; the 95% interval excludes zero for {gains} gain"
+                   f"{'s' if gains != 1 else ''} and {losses} loss{'es' if losses != 1 else ''}, "
+                   f"{n - gains - losses} {'is' if n - gains - losses == 1 else 'are'} inconclusive.")
     return out
 
 
@@ -224,13 +242,15 @@ def build_html_report(inputs: ReportInputs) -> Path:
         "baselines": sorted({r.params["baseline"] for r in run_dirs if r.is_baseline}),
         "presets": presets or _config_presets(config), "data_facts": _facts(manifest, prefix=True),
         "config_facts": _facts(config, prefix=True),
-        "settings": [SETTING_LABELS.get(s, s) for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
+        "settings": [SETTING_LABELS.get(s, s)
+                     for s in sorted({r.params.get("setting", "") for r in model_runs} - {""})],
         "seeds": sorted({r.seed for r in model_runs if r.seed}, key=lambda s: (len(s), s)),
         "n_runs": len(run_dirs), "n_cells": len(cells), "version": git_version(Path.cwd()), "date": utc_now(),
         "hardware": hardware_summary(), "compute_seconds": sum(b.seconds for b in benchmarks),
         "n_benchmarks": len(benchmarks), "compute_by_rule": sorted(rules.items()),
         "main": main, "published": _published_context(published, main["column_settings"]),
         "published_note": published_note, "comparisons": _comparisons_context(tables["comparisons"]),
+        "headlines": _headlines(tables["comparisons"]),
         "fig_effects": _png(figures.effect_plot(tables["comparisons"])),
         "fig_categories": _png(figures.category_heatmap(tables["per_category"])),
         "fig_iou": _png(figures.iou_distributions(cells)),

@@ -31,7 +31,8 @@ def visible_text(html: str) -> str:
 def check_no_identifiers(html: str, forbidden: set[str]) -> None:
     """Raise AgptError if any ``forbidden`` value occurs in the report outside its embedded images."""
     text = visible_text(html)
-    leaked = sorted(v for v in forbidden if v and v in text)
+    # Whole tokens only: an 8-digit id inside a longer hex hash or number is not that id.
+    leaked = sorted(v for v in forbidden if v and re.search(rf"(?<![0-9A-Za-z]){re.escape(v)}(?![0-9A-Za-z])", text))
     if leaked:
         raise AgptError(f"report would contain {len(leaked)} patient identifier(s) (e.g. {leaked[0][:3]}...); "
                         "refusing to write it")

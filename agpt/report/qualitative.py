@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from agpt.anatomy import ANATOMIES  # noqa: E402
-from agpt.boxes import Letterbox, box_xywh_to_xyxy  # noqa: E402
+from agpt.boxes import Letterbox, box_xywh_to_xyxy, clamp_boxes  # noqa: E402
 from agpt.errors import DataError  # noqa: E402
 from agpt.report.figures import to_png  # noqa: E402
 from agpt.report.runs import INIT_LABELS, SETTING_LABELS  # noqa: E402
@@ -137,11 +137,16 @@ def qualitative_figure(model: str, runs, selection: pd.DataFrame, gold: pd.DataF
             iou = float(pairs[(pairs["dicom_id"] == phrase.dicom_id) & (pairs["label_text"] == phrase.label_text)]
                         ["iou"].iloc[0])
             if len(p):
-                box = lb.boxes_to_canvas(box_xywh_to_xyxy(p[["x", "y", "w", "h"]].to_numpy(dtype=float)[0]))
+                # Drawn as scored: clamped to the image first.
+                xyxy = clamp_boxes(box_xywh_to_xyxy(p[["x", "y", "w", "h"]].to_numpy(dtype=float)[0]),
+                                   lb.width, lb.height)
+                box = lb.boxes_to_canvas(xyxy)
                 ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, ec="#ff2020", lw=2))
                 verdict = f"IoU {iou:.2f}"
             else:
                 verdict = "no prediction (IoU 0)"
+            ax.set_xlim(-0.5, image.shape[1] - 0.5)
+            ax.set_ylim(image.shape[0] - 0.5, -0.5)
             ax.set_xticks([])
             ax.set_yticks([])
             init = INIT_LABELS.get(run.run.params.get("init", ""), run.run.params.get("init", ""))

@@ -90,7 +90,8 @@ def read_run_dir(path: str | Path) -> RunDir:
     if not metrics_path.is_file():
         raise DataError(metrics_path, "missing (every run directory needs metrics.json and predictions.csv)")
     if not (path / "predictions.csv").is_file():
-        raise DataError(path / "predictions.csv", "missing (every run directory needs metrics.json and predictions.csv)")
+        raise DataError(path / "predictions.csv",
+                        "missing (every run directory needs metrics.json and predictions.csv)")
     try:
         metrics = json.loads(metrics_path.read_text())
     except json.JSONDecodeError as err:
@@ -98,7 +99,8 @@ def read_run_dir(path: str | Path) -> RunDir:
     if not isinstance(metrics, dict):
         raise DataError(metrics_path, "must hold a JSON object")
     # The run's own training log: beside metrics.json, in the parent, or in the parent's train/ (workflow layout).
-    logs = [p / "train_log.jsonl" for p in (path, path.parent, path.parent / "train") if (p / "train_log.jsonl").is_file()]
+    logs = [p / "train_log.jsonl" for p in (path, path.parent, path.parent / "train")
+            if (p / "train_log.jsonl").is_file()]
     return RunDir(path=path, params=params, metrics=metrics, train_logs=logs)
 
 

@@ -95,8 +95,12 @@ def test_stale_when_an_image_file_changes(built):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     with pytest.raises(AgptError, match="stale cache.*agpt data cache"):
         ImageCache.open(cache_dir)
-    build_cache(prepared, root, 32, cache_dir, workers=1)  # rebuilding fixes it
+    assert build_cache(prepared, root, 32, cache_dir, workers=1)["rebuilt"]  # rebuilding fixes it
     ImageCache.open(cache_dir)
+    assert not build_cache(prepared, root, 32, cache_dir, workers=1)["rebuilt"]  # up to date: kept
+    assert build_cache(prepared, root, 32, cache_dir, workers=1, force=True)["rebuilt"]
+    assert build_cache(prepared, root, 16, cache_dir, workers=1)["rebuilt"]  # other settings: rebuilt
+    assert ImageCache.open(cache_dir).size == 16
 
 
 def test_stale_when_the_image_list_changes_or_an_image_is_gone(built):

@@ -213,3 +213,14 @@ def test_unreadable_and_missing_jpg(tmp_path):
         load_image(tmp_path / "nope.jpg")
     with pytest.raises(ValueError, match="unknown pixel mode 'raw'"):
         load_image(tmp_path / "cut.jpg", pixel_mode="raw")
+
+
+def test_voi_lut_on_signed_pixels_with_a_negative_first_value(tmp_path):
+    arr = RNG.integers(-2048, 2048, size=(8, 9)).astype(np.int16)
+    first = -2048
+    table = np.arange(4096, dtype=np.uint16)  # identity on [-2048, 2047] -> [0, 4095]
+    got = load_dicom(
+        write_dicom(tmp_path / "s.dcm", arr, signed=True, voi_lut=(first, 12, table), lut_vr="OW"),
+        "voi",
+    )
+    np.testing.assert_array_equal(got, _u8((arr.astype(float) + 2048) / 4095))

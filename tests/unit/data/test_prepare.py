@@ -80,6 +80,23 @@ def test_prepare_writes_the_documented_layout_and_reads_back(raw, tmp_path, fmt,
     assert len(manifest["counts"]["anatomy_pairs_per_anatomy"]) == 29
     n_rejects = len((out / "rejects.csv").read_text().splitlines()) - 1
     assert n_rejects == manifest["n_rejects"] == 7
+    for f in out.iterdir():  # the fixture DICOMs carry PatientName "Doe^Jane": it must reach no output
+        assert "Doe" not in f.read_text()
+
+
+@pytest.mark.parametrize("level", ["exists", "decode"])
+def test_verify_levels_give_the_same_result(raw, level):
+    default = build_prepared(make_config(raw))
+    other = build_prepared(make_config(raw, verify_images=level))
+    assert other.mscxr == default.mscxr and other.anatomy == default.anatomy
+
+
+def test_exists_level_needs_metadata_for_sizes(raw):
+    with pytest.raises(DataError, match="image size unknown: no MIMIC metadata row"):
+        build_prepared(make_config(raw, "dcm", verify_images="exists"))
+    jpg_meta = str(raw["jpg_root"] / "mimic-cxr-2.0.0-metadata.csv.gz")
+    data = build_prepared(make_config(raw, "dcm", verify_images="exists", metadata=jpg_meta))
+    assert data.counts["images"] == 8
 
 
 def test_prepare_is_deterministic(raw, tmp_path):
@@ -171,6 +188,19 @@ def test_image_size_must_match_metadata_and_mscxr(raw_copy):
     assert any("MS-CXR says" in r.reason for r in data.rejects.rejects)
 
 
+def test_view_position_from_imagenome_first_then_metadata(raw_copy):
+    # blank the split CSV's ViewPosition of patient 0: the metadata (PA) decides; patient 9 stays lateral
+    path = raw_copy["imagenome"] / "silver_dataset" / "splits" / "train.csv"
+    rows = list(csv.reader(path.read_text().splitlines()))
+    rows[1][5] = ""
+    rows[-1][5] = ""
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    data = build_prepared(make_config(raw_copy))
+    assert IDS[0] in {i.dicom_id for i in data.anatomy["train"]}
+    assert [r.record for r in data.rejects.rejects if r.kind == "not frontal"] == [IDS[9]]
+
+
 def test_imagenome_path_leaving_the_root(raw_copy):
     path = raw_copy["imagenome"] / "silver_dataset" / "splits" / "train.csv"
     rows = list(csv.reader(path.read_text().splitlines()))
@@ -217,3 +247,35 @@ def test_prepared_readers_validate(tmp_path, raw):
     with pytest.raises(DataError, match="manifest not found"):
         read_manifest(tmp_path)
     json.dumps(read_prepared_images(tmp_path)[0].__dict__)
+
+
+@pytest.mark.parametrize("mode", ["all-mscxr", "eval"])
+def test_patients_of_skipped_mscxr_records_stay_guarded(raw_copy, mode):
+    # patient 7's only phrase (val) has an unknown category: skipped, but 7 is still an MS-CXR patient
+    path = raw_copy["mscxr_dir"] / "MS_CXR_Local_Alignment_v1.1.0.csv"
+    rows = list(csv.reader(path.read_text().splitlines()))
+    for r in rows[1:]:
+        if r[0] == IDS[7]:
+            r[1] = "Fracture"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    cfg = make_config(raw_copy, mscxr=path.name, split_source="mscxr", skip_bad=True, leakage_guard=mode)
+    data = build_prepared(cfg)
+    assert data.rejects.n_bad == 1
+    assert IDS[7] not in {i.dicom_id for i in data.anatomy["val"]}
+    none = build_prepared(
+        make_config(raw_copy, mscxr=path.name, split_source="mscxr", skip_bad=True, leakage_guard="none")
+    )
+    assert IDS[7] in {i.dicom_id for i in none.anatomy["val"]}
+
+
+def test_zipped_scene_graphs_and_crlf_csv_give_the_same_prepared_data(raw, tmp_path):
+    from tests.unit.data.rawdata import write_raw_dataset
+
+    zipped = write_raw_dataset(tmp_path / "z", graphs="zip")
+    assert (zipped["imagenome"] / "silver_dataset" / "scene_graph.zip").is_file()
+    csv_path = zipped["mscxr_dir"] / "MS_CXR_Local_Alignment_v1.1.0.csv"
+    csv_path.write_bytes(csv_path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    a = build_prepared(make_config(raw, mscxr="MS_CXR_Local_Alignment_v1.1.0.csv", split_source="mscxr"))
+    b = build_prepared(make_config(zipped, mscxr="MS_CXR_Local_Alignment_v1.1.0.csv", split_source="mscxr"))
+    assert a.mscxr == b.mscxr and a.anatomy == b.anatomy and a.rejects.counts() == b.rejects.counts()

@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -117,3 +118,17 @@ def test_ground_matches_evaluate_and_draws(prepared_data, finetuned, tmp_path, c
                  "--phrases-file", str(phrases), "--device", "cpu"]) == 0
     many = json.loads(capsys.readouterr().out)
     assert [r["phrase"] for r in many["results"]] == ["left lung", "right costophrenic angle"]
+
+
+def test_same_seed_same_weights(prepared_data, tmp_path):
+    from safetensors.torch import load_file
+
+    def run(name, seed):
+        out = tmp_path / name
+        assert main(["finetune", "--model", "transvg", *common(prepared_data, out), "--epochs", "1",
+                     "--max-steps-per-epoch", "1", "--init", "none", "--seed", str(seed)]) == 0
+        return load_file(str(out / "checkpoint" / "model.safetensors"))
+
+    a, b, c = run("a", 1), run("b", 1), run("c", 2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -174,3 +174,13 @@ def test_multibox_phrases_and_laterality(phantom_dir):
                 assert cx > 0.45, text  # the patient's left is on the image right
             if "right" in words and "left" not in words and "bilateral" not in words:
                 assert cx < 0.55, text
+
+
+def test_every_planned_finding_became_a_phrase(phantom_dir):
+    from agpt.phantom import PhantomConfig, make_plan
+
+    summary = json.loads((phantom_dir / "phantom.json").read_text())
+    plan = make_plan(PhantomConfig.from_dict(summary["config"]))
+    planned = sum(len(s.categories) for s in plan.images if s.subset == "mscxr")
+    assert summary["counts"]["mscxr_phrases"] == planned
+    assert summary["counts"]["mscxr_boxes"] >= planned

@@ -253,7 +253,8 @@ def built_report(results) -> dict:
     html = root / "reports" / "ablation.html"
     out = run_agpt("report", "html", "--tables", str(tables), "--runs", *map(str, results["runs"]),
                    "--gold", str(results["gold"]), "--cache", str(results["cache"]),
-                   "--train-logs", *map(str, results["logs"]), "--benchmarks", str(results["benchmarks"]), "--config", str(results["config"]),
+                   "--train-logs", *map(str, results["logs"]), "--benchmarks", str(results["benchmarks"]),
+                   "--config", str(results["config"]),
                    "--manifest", str(results["manifest"]), "--out", str(html))
     assert out.returncode == 0, out.stderr
     return {**results, "tables": tables, "html": html}

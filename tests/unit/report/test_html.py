@@ -19,9 +19,11 @@ class _MainTable(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.cells, self.baselines, self.best = {}, {}, set()
+        self.cells, self.baselines, self.best, self.cis = {}, {}, set(), {}
         self._cell = None
         self._metric = None
+        self._last = None  # key of the last metric value, which its CI span follows
+        self._ci = False
         self._in_main = False
         self._text = ""
 
@@ -39,18 +41,24 @@ class _MainTable(HTMLParser):
             self._metric, self._text = a["data-metric"], ""
         elif tag == "span" and a.get("class") == "star" and self._cell:
             self.best.add(self._cell)
+        elif tag == "span" and a.get("class") == "ci" and self._cell and self._last:
+            self._ci, self._text = True, ""
 
     def handle_endtag(self, tag):
         if tag == "table":
             self._in_main = False
         if tag == "span" and self._metric:
-            self.cells[(*self._cell, self._metric)] = self._text.strip()
+            self._last = (*self._cell, self._metric)
+            self.cells[self._last] = self._text.strip()
             self._metric = None
+        elif tag == "span" and self._ci:
+            self.cis[self._last] = self._text.strip()
+            self._ci, self._last = False, None
         if tag == "td":
             self._cell = None
 
     def handle_data(self, data):
-        if self._metric:
+        if self._metric or self._ci:
             self._text += data
 
 
@@ -79,6 +87,8 @@ def test_main_table_agrees_with_ablation_csv(built_report, html_text):
             text = parser.cells[("model", row["model"], row["init"], column, m)]
             std = row[f"{m}_std_x100"]
             assert text == f"{row[f'{m}_mean_x100']:.1f} ± " + ("–" if np.isnan(std) else f"{std:.1f}")
+            ci = parser.cis[("model", row["model"], row["init"], column, m)]
+            assert ci == f"[{row[f'{m}_ci95_low_x100']:.1f}, {row[f'{m}_ci95_high_x100']:.1f}]"
             checked += 1
     # zero-shot: 2 models x 2 pre-trained inits; fine-tuned full and LoRA at 100%: 2 x 3 each; 2 baselines
     assert checked == 2 * (2 * 2 + 2 * 3 * 2) + 2 * 2
@@ -95,6 +105,7 @@ def test_report_has_every_section_and_the_phantom_statement(html_text):
     for anchor in ('id="what"', 'id="main"', 'id="effects"', 'id="qualitative"', 'id="provenance"'):
         assert anchor in html_text
     assert 'id="phantom-warning"' in html_text and "not clinical evidence" in html_text
+    assert 'id="at-a-glance"' in html_text and "AGPT vs base initialisation: mIoU difference from" in html_text
     assert "published, not reproduced here" in html_text and "MedRPG" in html_text
     n_bench = 2 * 2 * 2 + 2 * 3 * 2 * 2 * 2 * 2 + 2  # zero-shot eval + pretrain, fine-tune + eval, baselines
     assert "Total compute" in html_text and f"min wall-clock summed over {n_bench} " in html_text
@@ -114,13 +125,15 @@ def test_report_contains_no_identifying_header_values(html_text):
     text = visible_text(html_text)
     for value in FORBIDDEN:
         assert value not in text
-    assert "dcm000" not in text or True  # image ids are allowed
 
 
 def test_privacy_guard_refuses_identifiers():
     with pytest.raises(AgptError, match="identifier"):
         check_no_identifiers("<p>patient p10999999</p>", {"p10999999"})
+    with pytest.raises(AgptError):
+        check_no_identifiers("<td>10999999</td>", {"10999999"})
     check_no_identifiers('<img src="data:image/png;base64,p10999999AAAA">', {"p10999999"})
+    check_no_identifiers("<p>hash 3a10999999f0</p>", {"10999999"})  # part of a longer token
 
 
 def test_qualitative_selection_is_seeded_and_mixed():
@@ -136,3 +149,13 @@ def test_qualitative_selection_is_seeded_and_mixed():
     assert a["names_anatomy"].sum() == 3
     assert a["category_name"].nunique() >= 3
     assert names_anatomy("small left pleural effusion") and not names_anatomy("cardiomegaly")
+
+
+def test_html_refuses_tables_built_from_other_runs(built_report, tmp_path):
+    from conftest import run_agpt
+
+    out = run_agpt("report", "html", "--tables", str(built_report["tables"]), "--runs", str(built_report["runs"][0]),
+                   "--gold", str(built_report["gold"]), "--cache", str(built_report["cache"]),
+                   "--out", str(tmp_path / "r.html"))
+    assert out.returncode == 2 and "runs.csv" in out.stderr and "rebuild the tables" in out.stderr
+    assert not (tmp_path / "r.html").exists()
