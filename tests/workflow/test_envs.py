@@ -125,7 +125,7 @@ def test_conda_wiring_dry_runs_with_a_stub_conda(workdir, monkeypatch):
     for env in ("data", "torch", "report"):
         assert f"envs/{env}.yaml will be created" in out
     # Inside a conda environment the rules use that environment's python.
-    assert re.search(r"^Shell command: python -m agpt pretrain ", out, re.M)
+    assert re.search(r"^Shell command: rm -rf \S+ && python -m agpt pretrain ", out, re.M)
     assert "info --json" in log.read_text()
 
 
@@ -133,4 +133,4 @@ def test_without_conda_rules_use_the_interpreter_that_runs_snakemake(workdir):
     import sys
 
     proc = run_snakemake(["-n", "-p", "--cores", "2", "--configfile", str(DEFAULT_CONFIG)], workdir)
-    assert f"Shell command: {sys.executable} -m agpt pretrain " in proc.stdout
+    assert f" && {sys.executable} -m agpt pretrain " in proc.stdout
