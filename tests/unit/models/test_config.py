@@ -110,3 +110,12 @@ def test_param_groups_cover_every_trainable_parameter_once():
     assert {id(p) for p in groups[1]["params"]} == text_ids
     assert id(model.visual_encoder.layers[0].self_attn.q_proj.weight) in {id(p) for p in groups[2]["params"]}
     assert id(model.reg_token.weight) in {id(p) for p in groups[0]["params"]}
+
+
+def test_scratch_vocabulary_is_deterministic():
+    from agpt.models.text_encoder import build_wordpiece_tokenizer, default_tokenizer_corpus
+    corpus = default_tokenizer_corpus()
+    first = build_wordpiece_tokenizer(corpus).get_vocab()
+    assert build_wordpiece_tokenizer(list(reversed(corpus))).get_vocab() == first
+    tok = build_wordpiece_tokenizer(corpus)
+    assert tok.unk_token not in tok.tokenize("zygomatic 42% (new)")
