@@ -158,6 +158,11 @@ class TextEncoder(nn.Module):
             if info["missing_keys"]:
                 raise AgptError(f"{folder}: weights missing for {sorted(info['missing_keys'])[:5]} ...; "
                                 "the folder does not match its config.json")
+        if cfg.freeze_text_embeddings:
+            self.model.get_input_embeddings().weight.requires_grad_(False)
+            for name, p in self.model.named_parameters():
+                if "embeddings" in name.split(".")[0]:
+                    p.requires_grad_(False)
         self.model_type = self.model.config.model_type
         self.hidden_size = int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size")
                                else self.model.config.dim)
