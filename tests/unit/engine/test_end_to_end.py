@@ -154,3 +154,22 @@ def test_lora_finetune_saves_merged_plain_weights(prepared_data, pretrained, tmp
     assert any(not torch.equal(merged[k], init[k]) for k in changed)  # the adapters are merged in
     assert main(["evaluate", "--checkpoint", str(out), "--prepared", str(prepared), "--cache", str(cache),
                  "--split", "val", "--out", str(tmp_path / "ev"), "--device", "cpu"]) == 0
+
+
+@pytest.mark.parametrize("model", ["mdetr", "medrpg"])
+def test_other_models_pretrain_finetune_evaluate_ground(model, prepared_data, tmp_path, capsys):
+    prepared, cache, image_root = prepared_data
+    short = ["--epochs", "1", "--max-steps-per-epoch", "2"]
+    assert main(["pretrain", "--model", model, *common(prepared_data, tmp_path / "pre"), *short]) == 0
+    assert main(["finetune", "--model", model, *common(prepared_data, tmp_path / "ft"), *short,
+                 "--init", str(tmp_path / "pre")]) == 0
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "ft"), "--prepared", str(prepared), "--cache",
+                 str(cache), "--split", "test", "--out", str(tmp_path / "ev"), "--device", "cpu"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert 0 <= metrics["miou"] <= 1
+    sample = read_prepared_mscxr(prepared, "test")[0]
+    capsys.readouterr()
+    assert main(["ground", "--checkpoint", str(tmp_path / "pre"), "--image", str(image_root / sample.path),
+                 "--phrase", "left lung", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == model and result["setting"] == "pretrain" and 0 <= result["score"] <= 1
