@@ -14,6 +14,7 @@ FINETUNE_MODES = ("full", "lora")
 SYNONYM_STRATEGIES = ("none", "uniform", "frequency")
 SETTINGS = ("pretrain", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
+LORA_BACKBONE_MODES = ("lora", "frozen", "full")
 
 
 @dataclass
@@ -42,7 +43,9 @@ class TrainConfig:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = ()  # module-name suffixes; () = the models' default targets
+    lora_text_targets: tuple[str, ...] = ()  # text-encoder module suffixes; () = by architecture
+    lora_visual_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # visual encoder
+    lora_backbone: str = "lora"  # ResNet: lora (adapters on convolutions) | frozen | full
     train_fraction: float = 1.0  # category-stratified subset of the MS-CXR train split
     synonyms: str = "bundled"  # synonym table: bundled | none | path to a table file
     synonym_strategy: str = "uniform"  # none | uniform | frequency
@@ -57,7 +60,8 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # cap on optimiser steps per epoch (benchmarks, smoke runs); 0 = no cap
 
     def __post_init__(self) -> None:
-        self.lora_targets = tuple(self.lora_targets)
+        self.lora_text_targets = tuple(self.lora_text_targets)
+        self.lora_visual_targets = tuple(self.lora_visual_targets)
         self.validate()
 
     def validate(self) -> None:
@@ -66,6 +70,7 @@ class TrainConfig:
         _choice("finetune_mode", self.finetune_mode, FINETUNE_MODES)
         _choice("synonym_strategy", self.synonym_strategy, SYNONYM_STRATEGIES)
         _choice("device", self.device, DEVICES)
+        _choice("lora_backbone", self.lora_backbone, LORA_BACKBONE_MODES)
         for name in ("epochs", "batch_size", "images_per_batch", "eval_batch_size", "lora_rank", "synonym_k"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
@@ -89,7 +94,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["lora_targets"] = list(self.lora_targets)
+        d["lora_text_targets"] = list(self.lora_text_targets)
+        d["lora_visual_targets"] = list(self.lora_visual_targets)
         return d
 
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -71,29 +70,28 @@ def load_checkpoint_model(ckpt_dir: str | Path, device: torch.device | str = "cp
 
 
 def lora_settings(train: TrainConfig):
-    """The models' ``LoraSettings`` from the LoRA fields of ``TrainConfig`` (empty targets = default)."""
+    """The models' ``LoraSettings`` from the LoRA fields of ``TrainConfig``."""
     from agpt.models.lora import LoraSettings
 
-    names = {f.name for f in dataclasses.fields(LoraSettings)}
-    values = {"rank": train.lora_rank, "r": train.lora_rank, "alpha": train.lora_alpha,
-              "lora_alpha": train.lora_alpha, "dropout": train.lora_dropout, "lora_dropout": train.lora_dropout}
-    if train.lora_targets:
-        values["targets"] = tuple(train.lora_targets)
-        values["target_modules"] = tuple(train.lora_targets)
-    return LoraSettings(**{k: v for k, v in values.items() if k in names})
+    try:
+        return LoraSettings(rank=train.lora_rank, alpha=train.lora_alpha, dropout=train.lora_dropout,
+                            text_targets=tuple(train.lora_text_targets) or None,
+                            visual_targets=tuple(train.lora_visual_targets), backbone=train.lora_backbone)
+    except ValueError as err:
+        raise AgptError(f"LoRA settings: {err}") from None
 
 
 def apply_lora(model: torch.nn.Module, train: TrainConfig) -> torch.nn.Module:
     from agpt.models.lora import apply_lora as _apply
 
-    result = _apply(model, lora_settings(train))
-    return model if result is None else result
+    try:
+        return _apply(model, lora_settings(train))
+    except ValueError as err:
+        raise AgptError(f"LoRA: {err}") from None
 
 
 def merged_copy(model: torch.nn.Module) -> torch.nn.Module:
     """A copy of a LoRA model with the adapters merged into plain weights (the original keeps training)."""
     from agpt.models.lora import merge_lora
 
-    clone = copy.deepcopy(model).cpu()
-    result = merge_lora(clone)
-    return clone if result is None else result
+    return merge_lora(copy.deepcopy(model).cpu())

@@ -196,13 +196,14 @@ class Trainer:
         started = time.time()
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.time()
+            lr = optimizer.param_groups[0]["lr"]  # the main group's rate at the start of this epoch
             train_loss, n_items = self._train_epoch(epoch, optimizer, scheduler, steps)
             val = self.validate(self.model)
             seconds = time.time() - t0
             miou = float(val.get("miou", float("nan")))
             record = {
                 "epoch": epoch, "train_loss": train_loss, "val_miou": miou, "val_acc@0.5": float(val.get("acc@0.5")),
-                "lr": optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3),
+                "lr": lr, "seconds": round(seconds, 3),
                 "n_parameters": self.n_parameters, "train_items": n_items,
                 "items_per_second": round(n_items / seconds, 3) if seconds > 0 else None,
             }

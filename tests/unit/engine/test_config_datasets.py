@@ -16,7 +16,7 @@ from engine_fakes import make_cache
 
 
 def test_train_config_round_trip_and_validation():
-    cfg = TrainConfig(epochs=3, lora_targets=("q_proj", "v_proj"), schedule="warmup_linear")
+    cfg = TrainConfig(epochs=3, lora_text_targets=("query", "value"), schedule="warmup_linear")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     run = RunConfig("finetune", {"name": "transvg"}, cfg, "abc", init="x")
     assert RunConfig.from_dict(run.to_dict()) == run

@@ -132,3 +132,44 @@ def test_same_seed_same_weights(prepared_data, tmp_path):
     a, b, c = run("a", 1), run("b", 1), run("c", 2)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_lora_finetune_saves_merged_plain_weights(prepared_data, pretrained, tmp_path):
+    from safetensors.torch import load_file
+
+    prepared, cache, _ = prepared_data
+    out = tmp_path / "lora"
+    assert main(["finetune", "--model", "transvg", *common(prepared_data, out), "--epochs", "1",
+                 "--max-steps-per-epoch", "2", "--init", str(pretrained / "checkpoint"), "--mode", "lora"]) == 0
+    init = load_file(str(pretrained / "checkpoint" / "model.safetensors"))
+    last = load_file(str(out / "last" / "model.safetensors"))
+    merged = load_file(str(out / "checkpoint" / "model.safetensors"))
+    assert set(merged) == set(init)  # plain parameter names: loads without peft
+    assert any("lora_A" in k for k in last)
+    text_base = [k for k in last if k.startswith("text_encoder.") and ".base_layer." in k]
+    assert text_base
+    for k in text_base:  # frozen base weights are unchanged by training
+        assert torch.equal(last[k], init[k.replace(".base_layer.", ".")]), k
+    changed = [k.replace(".base_layer.", ".") for k in text_base]
+    assert any(not torch.equal(merged[k], init[k]) for k in changed)  # the adapters are merged in
+    assert main(["evaluate", "--checkpoint", str(out), "--prepared", str(prepared), "--cache", str(cache),
+                 "--split", "val", "--out", str(tmp_path / "ev"), "--device", "cpu"]) == 0
+
+
+@pytest.mark.parametrize("model", ["mdetr", "medrpg"])
+def test_other_models_pretrain_finetune_evaluate_ground(model, prepared_data, tmp_path, capsys):
+    prepared, cache, image_root = prepared_data
+    short = ["--epochs", "1", "--max-steps-per-epoch", "2"]
+    assert main(["pretrain", "--model", model, *common(prepared_data, tmp_path / "pre"), *short]) == 0
+    assert main(["finetune", "--model", model, *common(prepared_data, tmp_path / "ft"), *short,
+                 "--init", str(tmp_path / "pre")]) == 0
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "ft"), "--prepared", str(prepared), "--cache",
+                 str(cache), "--split", "test", "--out", str(tmp_path / "ev"), "--device", "cpu"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert 0 <= metrics["miou"] <= 1
+    sample = read_prepared_mscxr(prepared, "test")[0]
+    capsys.readouterr()
+    assert main(["ground", "--checkpoint", str(tmp_path / "pre"), "--image", str(image_root / sample.path),
+                 "--phrase", "left lung", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == model and result["setting"] == "pretrain" and 0 <= result["score"] <= 1
