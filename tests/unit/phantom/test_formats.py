@@ -192,5 +192,5 @@ def test_every_planned_finding_became_a_phrase(phantom_dir):
     summary = json.loads((phantom_dir / "phantom.json").read_text())
     plan = make_plan(PhantomConfig.from_dict(summary["config"]))
     planned = sum(len(s.categories) for s in plan.images if s.subset == "mscxr")
-    assert summary["counts"]["mscxr_phrases"] == planned
+    assert summary["counts"]["mscxr_phrases"] == planned and summary["counts"]["mscxr_dropped_findings"] == 0
     assert summary["counts"]["mscxr_boxes"] >= planned
