@@ -10,7 +10,7 @@ import pytest
 from agpt.errors import DataError
 from agpt.report.aggregate import build_tables, read_tables
 from agpt.report.runs import parse_params, read_run_dirs
-from conftest import independent_scores, run_agpt
+from report_fixtures import independent_scores, run_agpt
 
 METRICS = ("miou", "acc@0.3", "acc@0.5", "acc@0.7")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import ensure_chromium, visit
+from report_browser import ensure_chromium, visit
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ from agpt.report.aggregate import read_tables
 from agpt.report.privacy import check_no_identifiers, visible_text
 from agpt.report.qualitative import names_anatomy, select_phrases
 from agpt.report.render import fmt
-from conftest import FORBIDDEN
+from report_fixtures import FORBIDDEN
 
 
 class _MainTable(HTMLParser):
@@ -152,7 +152,7 @@ def test_qualitative_selection_is_seeded_and_mixed():
 
 
 def test_html_refuses_tables_built_from_other_runs(built_report, tmp_path):
-    from conftest import run_agpt
+    from report_fixtures import run_agpt
 
     out = run_agpt("report", "html", "--tables", str(built_report["tables"]), "--runs", str(built_report["runs"][0]),
                    "--gold", str(built_report["gold"]), "--cache", str(built_report["cache"]),

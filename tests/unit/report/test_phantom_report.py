@@ -6,7 +6,7 @@ import pydicom
 import pytest
 
 from agpt.report.privacy import visible_text
-from conftest import run_agpt, write_run
+from report_fixtures import run_agpt, write_run
 
 
 @pytest.fixture(scope="module")
