@@ -15,7 +15,7 @@ rule baseline:
         agpt=agpt_command(),
         prepared=subpath(input.manifest, parent=True),
         split=lookup(dpath="evaluation/split", within=config),
-        out="results/runs/baseline~{baseline}/eval",
+        out=subpath(output.metrics, parent=True),
     shell:
         "{params.agpt} baseline {wildcards.baseline} --prepared {params.prepared}"
         " --split {params.split} --out {params.out} > {log} 2>&1"

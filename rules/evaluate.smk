@@ -21,7 +21,7 @@ rule evaluate_zeroshot:
         checkpoint="results/pretrain/model~{model}/init~{init}/checkpoint",
         prepared=subpath(input.manifest, parent=True),
         split=lookup(dpath="evaluation/split", within=config),
-        out="results/runs/model~{model}/init~{init}/setting~zeroshot/eval",
+        out=subpath(output.metrics, parent=True),
     shell:
         "{params.agpt} evaluate --checkpoint {params.checkpoint} --prepared {params.prepared}"
         " --cache {input.cache} --split {params.split} --out {params.out} > {log} 2>&1"
@@ -50,7 +50,7 @@ rule evaluate_finetuned:
         checkpoint=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/train/checkpoint",
         prepared=subpath(input.manifest, parent=True),
         split=lookup(dpath="evaluation/split", within=config),
-        out=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/eval",
+        out=subpath(output.metrics, parent=True),
     shell:
         "{params.agpt} evaluate --checkpoint {params.checkpoint} --prepared {params.prepared}"
         " --cache {input.cache} --split {params.split} --out {params.out} > {log} 2>&1"

@@ -19,7 +19,7 @@ rule finetune:
     threads: 1
     params:
         agpt=agpt_command(),
-        run=f"results/runs/{FINETUNE_GRID.wildcard_pattern}/train",
+        run=subpath(output.done, parent=True),
         prepared=subpath(input.manifest, parent=True),
         init=get_init_arg,
         preset=lookup(dpath="model/preset", within=config),

@@ -20,7 +20,7 @@ rule pretrain:
     threads: 1
     params:
         agpt=agpt_command(),
-        run="results/pretrain/model~{model}/init~{init}",
+        run=subpath(output.done, parent=True),
         prepared=subpath(input.manifest, parent=True),
         preset=lookup(dpath="model/preset", within=config),
         synonyms=get_synonym_args,
