@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.workflow.conftest import DEFAULT_CONFIG, REPO, run_snakemake
+from tests.workflow.conftest import DEFAULT_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake
 
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 # Runs Snakemake itself, not a rule; it stays out of the rule environments.
@@ -108,7 +108,9 @@ esac
 """
 
 
-def test_conda_wiring_dry_runs_with_a_stub_conda(workdir, monkeypatch):
+@pytest.fixture
+def stub_conda(workdir, monkeypatch) -> Path:
+    """A `conda` first on PATH that answers Snakemake's checks; returns the log of its calls."""
     bin_dir = workdir / "bin"
     bin_dir.mkdir()
     log = workdir / "conda_calls.log"
@@ -117,16 +119,36 @@ def test_conda_wiring_dry_runs_with_a_stub_conda(workdir, monkeypatch):
     conda.write_text(STUB_CONDA.format(log=log, info=info))
     conda.chmod(conda.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    run = workdir / "run"
+    return log
+
+
+def test_conda_wiring_dry_runs_with_a_stub_conda(workdir, stub_conda):
     proc = run_snakemake(
-        ["-n", "-p", "--cores", "2", "--sdm", "conda", "--configfile", str(DEFAULT_CONFIG)], run
+        ["-n", "-p", "--cores", "2", "--sdm", "conda", "--configfile", str(DEFAULT_CONFIG)],
+        workdir / "run",
     )
     out = proc.stdout + proc.stderr
     for env in ("data", "torch", "report"):
         assert f"envs/{env}.yaml will be created" in out
     # Inside a conda environment the rules use that environment's python.
     assert re.search(r"^Shell command: rm -rf \S+ && python -m agpt pretrain ", out, re.M)
-    assert "info --json" in log.read_text()
+    assert "info --json" in stub_conda.read_text()
+
+
+def test_slurm_profile_dry_runs_the_real_grid_with_gpus(workdir, stub_conda):
+    """profiles/slurm (conda, GPUs for training/evaluation) plans the paper's grid; submits nothing."""
+    proc = run_snakemake(
+        ["-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(REAL_CONFIG)],
+        workdir / "run",
+    )
+    counts = job_counts(proc.stdout)
+    assert (counts["pretrain"], counts["finetune"], counts["evaluate_finetuned"]) == (6, 54, 54)
+    jobs = proc.stdout.split("\nrule ")[1:]
+    for job in jobs:
+        rule = job.split(":", 1)[0]
+        gpus = re.search(r"resources: .*\bgpu=(\d+)", job)
+        wants_gpu = rule in ("pretrain", "finetune", "evaluate_zeroshot", "evaluate_finetuned")
+        assert (gpus is not None and gpus.group(1) == "1") == wants_gpu, job[:400]
 
 
 def test_without_conda_rules_use_the_interpreter_that_runs_snakemake(workdir):
