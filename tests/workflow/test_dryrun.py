@@ -72,7 +72,8 @@ def test_dry_run_plans_the_grid(case, workdir):
         # One pre-training run per model and synonym setting is the input of its zero-shot
         # evaluation and of all 6 fine-tuning cells (2 modes x 3 seeds) that start from it.
         ckpt = "results/pretrain/model~transvg/init~agpt/done.json"
-        assert proc.stdout.count(f"input: results/data/prepared/manifest.json, results/data/cache, {ckpt}") == 7
+        inputs = f"input: results/data/prepared/manifest.json, results/data/cache, {ckpt}"
+        assert proc.stdout.count(inputs) == 7
 
 
 def test_real_config_is_the_papers_grid(workdir):

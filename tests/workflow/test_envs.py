@@ -11,6 +11,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tomllib
 from pathlib import Path
 
@@ -152,7 +153,5 @@ def test_slurm_profile_dry_runs_the_real_grid_with_gpus(workdir, stub_conda):
 
 
 def test_without_conda_rules_use_the_interpreter_that_runs_snakemake(workdir):
-    import sys
-
     proc = run_snakemake(["-n", "-p", "--cores", "2", "--configfile", str(DEFAULT_CONFIG)], workdir)
     assert f" && {sys.executable} -m agpt pretrain " in proc.stdout
