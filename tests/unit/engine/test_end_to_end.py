@@ -173,3 +173,21 @@ def test_other_models_pretrain_finetune_evaluate_ground(model, prepared_data, tm
                  "--phrase", "left lung", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == model and result["setting"] == "pretrain" and 0 <= result["score"] <= 1
+
+
+def test_ground_a_phantom_dicom_and_its_jpg(finetuned, tmp_path, capsys):
+    assert main(["phantom", "--out", str(tmp_path / "ph"), "--seed", "1", "--n-pretrain", "1",
+                 "--n-mscxr-images", "3"]) == 0
+    dcm = sorted((tmp_path / "ph" / "mimic-cxr" / "files").rglob("*.dcm"))[0]
+    jpg = next((tmp_path / "ph" / "mimic-cxr-jpg" / "files").rglob(dcm.stem + ".jpg"))
+    capsys.readouterr()
+    boxes = []
+    for image in (dcm, jpg):
+        assert main(["ground", "--checkpoint", str(finetuned), "--image", str(image), "--phrase",
+                     "small right pleural effusion", "--out", str(tmp_path / f"{image.suffix[1:]}.png"),
+                     "--device", "cpu"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert 0 <= r["x"] and r["x"] + r["w"] <= r["width"] + 1e-6 and r["y"] + r["h"] <= r["height"] + 1e-6
+        boxes.append((np.array([r[k] for k in "xywh"]), r["width"]))
+    # The DICOM (mimic_jpg_equivalent pixels) and its JPG give (nearly) the same box.
+    np.testing.assert_allclose(boxes[0][0], boxes[1][0], atol=0.02 * boxes[0][1])
