@@ -191,3 +191,22 @@ def test_ground_a_phantom_dicom_and_its_jpg(finetuned, tmp_path, capsys):
         boxes.append((np.array([r[k] for k in "xywh"]), r["width"]))
     # The DICOM (mimic_jpg_equivalent pixels) and its JPG give (nearly) the same box.
     np.testing.assert_allclose(boxes[0][0], boxes[1][0], atol=0.02 * boxes[0][1])
+
+
+def test_pretrain_warns_about_patients_shared_with_the_test_split(prepared_data, tmp_path, capsys):
+    import shutil
+
+    prepared, cache, _ = prepared_data
+    leaky = tmp_path / "prepared"
+    shutil.copytree(prepared, leaky)
+    test_subject = read_prepared_mscxr(prepared, "test")[0].subject_id
+    lines = (leaky / "anatomy_train.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    col = header.index("subject_id")
+    row = lines[1].split(",")
+    row[col] = test_subject
+    (leaky / "anatomy_train.csv").write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    assert main(["pretrain", "--model", "transvg", "--preset", "tiny", "--prepared", str(leaky), "--cache",
+                 str(cache), "--out", str(tmp_path / "run"), "--epochs", "1", "--max-steps-per-epoch", "1",
+                 "--no-progress", "--device", "cpu"]) == 0
+    assert "1 pre-training patient(s) also appear in" in capsys.readouterr().err
