@@ -105,7 +105,7 @@ class MDETRCriterion(nn.Module):
     def align_loss(self, proj_queries: Tensor, proj_tokens: Tensor, matched: Tensor, token_map: Tensor,
                    text_mask: Tensor, num_boxes: float) -> Tensor:
         """Symmetric box-to-token and token-to-box contrastive alignment (MDETR's ``loss_contrastive_align``)."""
-        b, q, _ = proj_queries.shape
+        b, _q, _ = proj_queries.shape
         logits = proj_queries @ proj_tokens.transpose(1, 2) / self.temperature  # [B, Q, L]
         positive = torch.zeros_like(logits, dtype=torch.bool)
         positive[torch.arange(b, device=logits.device), matched] = token_map

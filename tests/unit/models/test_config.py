@@ -49,13 +49,13 @@ def test_overrides_and_unknown_names():
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(hidden_dim=30, num_heads=4), "divisible"),
-    (dict(num_queries=3), "num_queries=3 needs name='mdetr'"),
-    (dict(image_size=100), "multiple of the stage3 stride 16"),
-    (dict(text_tokenizer="/tmp/tok"), "only used with text_encoder='scratch'"),
-    (dict(dropout=1.5), "dropout"),
-    (dict(taco_max_iou=1.0), "taco_max_iou"),
-    (dict(l1_weight=-1.0), "l1_weight"),
+    ({"hidden_dim": 30, "num_heads": 4}, "divisible"),
+    ({"num_queries": 3}, "num_queries=3 needs name='mdetr'"),
+    ({"image_size": 100}, "multiple of the stage3 stride 16"),
+    ({"text_tokenizer": "/tmp/tok"}, "only used with text_encoder='scratch'"),
+    ({"dropout": 1.5}, "dropout"),
+    ({"taco_max_iou": 1.0}, "taco_max_iou"),
+    ({"l1_weight": -1.0}, "l1_weight"),
 ])
 def test_contradictions_raise(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -119,3 +119,14 @@ def test_scratch_vocabulary_is_deterministic():
     assert build_wordpiece_tokenizer(list(reversed(corpus))).get_vocab() == first
     tok = build_wordpiece_tokenizer(corpus)
     assert tok.unk_token not in tok.tokenize("zygomatic 42% (new)")
+
+
+@pytest.mark.parametrize("name", ["transvg", "mdetr"])
+def test_paper_preset_builds_and_runs_one_pair(name):
+    """The published configuration (ResNet-50/101 at 640 px, 6+6 layers) with MiniLM, one pair on CPU."""
+    cfg = ModelConfig.from_preset(name, "paper")
+    model = build_model(cfg).eval()
+    assert model.visual.backbone.num_channels == 2048
+    with torch.no_grad():
+        out = model(torch.randn(1, 1, 640, 640), model.tokenize(["small left apical pneumothorax"]))
+    assert out.pred_boxes.shape == (1, 4) and torch.isfinite(out.pred_boxes).all()
