@@ -191,7 +191,7 @@ def build_anatomy(p: PatientParams, width: int, height: int) -> Anatomy:
     hv = np.concatenate([rv[::-1], [bottom_v, bottom_v + 0.02, bottom_v], lv, arc_v[::-1]])
     a.outlines["heart"] = a.to_px(hu, hv)
     # trachea (air column) from the top of the image down to the carina, then the main bronchi
-    top_v = -0.5 - (p.cy - p.lung_height / 2) / p.lung_height
+    top_v = 0.5 - p.cy / p.lung_height
     tu = np.array([-0.045, 0.025, 0.03, -0.04]) - 0.01
     tv = np.array([top_v, top_v, p.carina, p.carina])
     a.outlines["trachea"] = a.to_px(tu, tv)
@@ -206,8 +206,8 @@ def build_anatomy(p: PatientParams, width: int, height: int) -> Anatomy:
         cv = p.clavicle_v - p.clavicle_rise * t - 0.04 * np.sin(np.pi * t) + 0.02 * np.sin(2 * np.pi * t)
         a.lines[f"{side} clavicle"] = a.to_px(cu, cv)
     # spine: a column through the whole image height (its box runs past the edges, like the real silver boxes)
-    bottom_v = 0.5 + (height - p.cy) / p.lung_height + 0.05
-    a.outlines["spine"] = a.to_px([-0.075, 0.075, 0.075, -0.075], [top_v - 0.03, top_v - 0.03, bottom_v, bottom_v])
+    bottom_v = 0.5 + (height - p.cy) / p.lung_height + 0.02
+    a.outlines["spine"] = a.to_px([-0.075, 0.075, 0.075, -0.075], [top_v - 0.02, top_v - 0.02, bottom_v, bottom_v])
     # aortic knob and descending aorta
     a.outlines["aortic arch"] = a.to_px(
         p.mediastinum + p.knob + 0.07 * np.cos(np.linspace(0, 2 * np.pi, 24)) - 0.05,
@@ -233,7 +233,7 @@ def build_anatomy(p: PatientParams, width: int, height: int) -> Anatomy:
 
 def _body_outline(a: Anatomy) -> None:
     p = a.params
-    top_v = -0.5 - (p.cy - p.lung_height / 2) / p.lung_height - 0.05
+    top_v = 0.5 - p.cy / p.lung_height - 0.05
     bottom_v = 0.5 + (a.height - p.cy) / p.lung_height + 0.05
     v = np.linspace(top_v, bottom_v, 80)
     neck = 0.3

@@ -6,7 +6,7 @@ Drawing uses PIL (fast C polygon fill and blur) on full-resolution 8-bit masks; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -33,8 +33,8 @@ class Style:
         s = cls(
             gamma=rng.uniform(0.85, 1.25),
             contrast=rng.uniform(0.85, 1.15),
-            noise=rng.uniform(0.005, 0.014),
-            grain=rng.uniform(0.004, 0.014),
+            noise=rng.uniform(0.003, 0.008),
+            grain=rng.uniform(0.003, 0.008),
             blur=rng.uniform(0.3, 1.0),
             rib_visibility=rng.uniform(0.6, 1.3),
             vessel_visibility=rng.uniform(0.7, 1.2),
@@ -61,7 +61,6 @@ class Layers:
     lung: dict[str, np.ndarray]  # side -> float32 [H, W] soft lung-field mask
     lung_hard: dict[str, np.ndarray]  # side -> bool [H, W] unblurred lung field
     findings: np.ndarray  # float32 [H, W] added density
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def polygon_mask(shape: tuple[int, int], polygons, blur: float = 0.0, width: int = 0) -> np.ndarray:
@@ -125,7 +124,12 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     xx = np.arange(W, dtype=np.float32)[None, :]
     bw = p.body_margin * p.half_width
     thick = np.sqrt(np.clip(1 - ((xx - p.cx) / (bw * 1.05)) ** 2, 0, 1))
-    base = body * (0.42 + 0.3 * thick)
+    # soft tissue graded by path length: thicker centrally, brighter over the shoulders, fading to the waist
+    yy = np.arange(H, dtype=np.float32)[:, None]
+    vcan = (yy - p.cy) / L + 0.5
+    shoulders = 0.08 * np.clip(1 - (vcan + 0.1) / 0.35, 0, 1)
+    waist = -0.06 * np.clip(vcan - 1.1, 0, 0.6) / 0.6
+    base = body * (0.3 + 0.4 * thick + shoulders + waist)
     # lungs: air, deeper (darker) in their centre, paler at the periphery where less lung is traversed
     lung, lung_hard = {}, {}
     for side in ("right", "left"):
@@ -136,7 +140,7 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
         depth = depth / (depth.max() + 1e-6)
         base = base - lung[side] * (0.1 + 0.32 * depth ** 0.8) * style.contrast
     # sharp structures are summed unblurred and blurred once (blurring is linear)
-    sharp = 0.05 * polygon_mask(shape, [a.outlines["heart"]])
+    sharp = 0.065 * polygon_mask(shape, [a.outlines["heart"]])
     sharp -= 0.1 * polygon_mask(shape, [a.outlines["trachea"]])
     bronchi = [a.lines["right bronchus"], a.lines["left bronchus"]]
     sharp -= 0.07 * polygon_mask(shape, bronchi, width=max(2, int(0.018 * L)))
@@ -181,10 +185,12 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     # vessels: trees from each hilum, visible only over the lungs
     segs: list = []
     for side, sgn in (("right", -1.0), ("left", 1.0)):
-        hil = a.to_px(sgn * 0.2, p.carina + 0.14)
-        for ang in np.linspace(-np.pi / 2 - 0.5, np.pi / 2 + 0.6, 6):
+        for ang in np.linspace(-np.pi / 2 - 0.5, np.pi / 2 + 0.6, 9) + rng.normal(0, 0.1, 9):
             direction = ang if sgn > 0 else np.pi - ang
-            _vessel_tree(rng, hil, direction, 0.22 * L, 0.014 * L, 4, segs)
+            # roots spread over the hilum (not one point), starting a little way out along their direction
+            hu, hv = sgn * (0.2 + rng.uniform(-0.04, 0.04)), p.carina + 0.14 + rng.uniform(-0.08, 0.08)
+            hil = a.to_px(hu, hv) + 0.04 * L * np.array([np.cos(direction), np.sin(direction)])
+            _vessel_tree(rng, hil, direction, 0.18 * L, 0.012 * L, 5, segs)
     vimg = Image.new("L", (W, H), 0)
     draw = ImageDraw.Draw(vimg)
     for pts, wdt in segs:
@@ -194,7 +200,9 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
                                      p.carina + 0.14 + 0.1 * np.sin(np.linspace(0, 6.3, 16)))
                              for sg in (-1, 1)], blur=0.012 * W)
     lungs_any = lung["right"] + lung["left"]
-    vessels = (0.1 * vessels * style.vessel_visibility + 0.07 * hila) * np.clip(lungs_any, 0, 1)
+    # fine reticular lung texture (interstitium, overlapping small vessels) so lungs are not flat black
+    texture = 0.01 * smooth_field(rng, shape, 0.004, factor=2) + 0.012 * smooth_field(rng, shape, 0.03, factor=4)
+    vessels = (0.11 * vessels * style.vessel_visibility + 0.07 * hila + texture) * np.clip(lungs_any, 0, 1)
     return Layers(base=base.astype(np.float32), vessels=vessels.astype(np.float32), lung=lung,
                   lung_hard=lung_hard, findings=np.zeros(shape, np.float32))
 
