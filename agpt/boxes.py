@@ -8,26 +8,45 @@ Formats (all float, never cast to int):
 
 Every function works on numpy arrays or torch tensors of shape ``[..., 4]`` and returns
 the same type.  IoU and GIoU are *paired*: row i of ``a`` against row i of ``b``.
+torch is never imported here: a tensor can only exist once the caller has imported torch, so
+``agpt score`` (numpy only) starts without paying for torch.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import torch
 
-ArrayLike = np.ndarray | torch.Tensor
+if TYPE_CHECKING:
+    import torch
+
+ArrayLike = Union[np.ndarray, "torch.Tensor"]
+
+
+def _is_tensor(x: object) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _torch():
+    return sys.modules["torch"]
 
 
 def _stack(parts: list, like: ArrayLike) -> ArrayLike:
-    if isinstance(like, torch.Tensor):
-        return torch.stack(parts, dim=-1)
+    if _is_tensor(like):
+        return _torch().stack(parts, dim=-1)
     return np.stack(parts, axis=-1)
 
 
 def _unbind(boxes: ArrayLike) -> tuple:
-    if isinstance(boxes, torch.Tensor):
+    """Split ``[..., 4]`` into four ``[...]`` coordinates; integer input is promoted to float64
+    (boxes stay float: integer division and ``finfo`` on ints would otherwise break)."""
+    if _is_tensor(boxes):
+        if not boxes.is_floating_point():
+            boxes = boxes.to(_torch().float64)
         return boxes.unbind(-1)
     return tuple(np.moveaxis(np.asarray(boxes, dtype=np.float64), -1, 0))
 
@@ -59,16 +78,22 @@ def box_xyxy_to_cxcywh(boxes: ArrayLike) -> ArrayLike:
 def box_area(boxes_xyxy: ArrayLike) -> ArrayLike:
     """Area of ``[..., 4]`` xyxy boxes; inverted boxes have area 0."""
     x1, y1, x2, y2 = _unbind(boxes_xyxy)
-    if isinstance(boxes_xyxy, torch.Tensor):
+    if _is_tensor(boxes_xyxy):
         return (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
     return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
 
 
-def clamp_boxes(boxes_xyxy: ArrayLike, width: float, height: float) -> ArrayLike:
-    """Clip ``[..., 4]`` xyxy boxes to the image ``[0, width] x [0, height]``."""
+def clamp_boxes(boxes_xyxy: ArrayLike, width, height) -> ArrayLike:
+    """Clip ``[..., 4]`` xyxy boxes to the image ``[0, width] x [0, height]``.
+
+    ``width`` and ``height`` are numbers or arrays/tensors broadcastable to ``[...]`` (one
+    image size per box)."""
     x1, y1, x2, y2 = _unbind(boxes_xyxy)
-    if isinstance(boxes_xyxy, torch.Tensor):
-        parts = [x1.clamp(0, width), y1.clamp(0, height), x2.clamp(0, width), y2.clamp(0, height)]
+    if _is_tensor(boxes_xyxy):
+        torch = _torch()
+        w = torch.as_tensor(width, dtype=x1.dtype, device=x1.device)
+        h = torch.as_tensor(height, dtype=x1.dtype, device=x1.device)
+        parts = [torch.minimum(c.clamp(min=0), lim) for c, lim in ((x1, w), (y1, h), (x2, w), (y2, h))]
     else:
         parts = [np.clip(x1, 0, width), np.clip(y1, 0, height), np.clip(x2, 0, width), np.clip(y2, 0, height)]
     return _stack(parts, boxes_xyxy)
@@ -77,7 +102,8 @@ def clamp_boxes(boxes_xyxy: ArrayLike, width: float, height: float) -> ArrayLike
 def _intersection_union(a: ArrayLike, b: ArrayLike):
     ax1, ay1, ax2, ay2 = _unbind(a)
     bx1, by1, bx2, by2 = _unbind(b)
-    if isinstance(a, torch.Tensor):
+    if _is_tensor(a):
+        torch = _torch()
         iw = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp(min=0)
         ih = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
     else:
@@ -90,7 +116,8 @@ def _intersection_union(a: ArrayLike, b: ArrayLike):
 
 def _safe_div(num: ArrayLike, den: ArrayLike) -> ArrayLike:
     """num / den with 0 where den == 0 (a zero union means IoU 0, by definition)."""
-    if isinstance(num, torch.Tensor):
+    if _is_tensor(num):
+        torch = _torch()
         return torch.where(den > 0, num / den.clamp(min=torch.finfo(num.dtype).tiny), torch.zeros_like(num))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
@@ -108,7 +135,8 @@ def paired_giou(a_xyxy: ArrayLike, b_xyxy: ArrayLike) -> ArrayLike:
     iou = _safe_div(inter, union)
     ax1, ay1, ax2, ay2 = _unbind(a_xyxy)
     bx1, by1, bx2, by2 = _unbind(b_xyxy)
-    if isinstance(a_xyxy, torch.Tensor):
+    if _is_tensor(a_xyxy):
+        torch = _torch()
         cw = (torch.maximum(ax2, bx2) - torch.minimum(ax1, bx1)).clamp(min=0)
         ch = (torch.maximum(ay2, by2) - torch.minimum(ay1, by1)).clamp(min=0)
     else:
@@ -118,8 +146,11 @@ def paired_giou(a_xyxy: ArrayLike, b_xyxy: ArrayLike) -> ArrayLike:
     return iou - _safe_div(hull - union, hull)
 
 
-def union_box(boxes_xyxy: ArrayLike) -> ArrayLike:
-    """Smallest xyxy box enclosing ``[N, 4]`` xyxy boxes -> ``[4]`` (MDETR's ``merge_boxes``)."""
+def union_box(boxes_xyxy: ArrayLike) -> np.ndarray:
+    """Smallest xyxy box enclosing ``[N, 4]`` xyxy boxes -> float64 ``np.ndarray[4]`` (MDETR's
+    ``merge_boxes``); torch input is accepted and converted."""
+    if _is_tensor(boxes_xyxy):
+        boxes_xyxy = boxes_xyxy.detach().cpu().numpy()
     b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     if len(b) == 0:
         raise ValueError("union_box needs at least one box")
@@ -130,11 +161,17 @@ def union_box(boxes_xyxy: ArrayLike) -> ArrayLike:
 class Letterbox:
     """Aspect-preserving resize of a ``width x height`` image onto a ``size x size`` canvas.
 
-    The longer side becomes ``size``; the resized extent is truncated with ``int()`` and the
-    padding split evenly (``left = (size - new_w) // 2``), as Chest ImaGenome's 224 frame does.
-    Boxes map with the *actual* per-axis resize factors ``new_w / width`` and
-    ``new_h / height``, so :meth:`boxes_to_original` is the exact inverse of
-    :meth:`boxes_to_canvas` and a canvas pixel edge maps onto an original pixel edge.
+    The longer side becomes ``size``; the resized extent ``int(side * size / long_side)`` is
+    truncated and the padding split evenly (``left = (size - new_w) // 2``, the extra pixel of
+    an odd pad on the right/bottom), like Chest ImaGenome's 224 frame.  Two deliberate
+    differences from ImaGenome's own formula (``x * ratio + left`` with
+    ``ratio = 224 / long_side``): the product is taken before the division, so the long side is
+    always exactly ``size`` (ImaGenome's ``int(3056 * (224 / 3056))`` gives 223), and boxes map
+    with the *actual* per-axis resize factors ``new_w / width`` and ``new_h / height``, i.e. the
+    factors of the resized image grid.  :meth:`boxes_to_original` is therefore the exact
+    inverse of :meth:`boxes_to_canvas` (up to float rounding) and a canvas pixel edge maps onto
+    an original pixel edge.  Never use these coordinates to read ImaGenome's ``x1..y2`` (224)
+    fields; use its ``original_*`` fields.
     """
 
     width: int
@@ -172,14 +209,14 @@ class Letterbox:
     def boxes_to_canvas(self, boxes_xyxy: ArrayLike) -> ArrayLike:
         """``[..., 4]`` xyxy in original pixels -> xyxy in canvas pixels."""
         x1, y1, x2, y2 = _unbind(boxes_xyxy)
-        sx, sy, l, t = self.scale_x, self.scale_y, self.pad_left, self.pad_top
-        return _stack([x1 * sx + l, y1 * sy + t, x2 * sx + l, y2 * sy + t], boxes_xyxy)
+        sx, sy, left, top = self.scale_x, self.scale_y, self.pad_left, self.pad_top
+        return _stack([x1 * sx + left, y1 * sy + top, x2 * sx + left, y2 * sy + top], boxes_xyxy)
 
     def boxes_to_original(self, boxes_xyxy: ArrayLike) -> ArrayLike:
         """``[..., 4]`` xyxy in canvas pixels -> xyxy in original pixels (exact inverse)."""
         x1, y1, x2, y2 = _unbind(boxes_xyxy)
-        sx, sy, l, t = self.scale_x, self.scale_y, self.pad_left, self.pad_top
-        return _stack([(x1 - l) / sx, (y1 - t) / sy, (x2 - l) / sx, (y2 - t) / sy], boxes_xyxy)
+        sx, sy, left, top = self.scale_x, self.scale_y, self.pad_left, self.pad_top
+        return _stack([(x1 - left) / sx, (y1 - top) / sy, (x2 - left) / sx, (y2 - top) / sy], boxes_xyxy)
 
     def normalised_cxcywh_to_original_xyxy(self, boxes_cxcywh: ArrayLike) -> ArrayLike:
         """Model output (cxcywh in [0, 1] of the canvas) -> xyxy in original pixels, clamped to the image."""
