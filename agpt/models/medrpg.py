@@ -108,6 +108,15 @@ class MedRPGCriterion(nn.Module):
             raise ValueError(f"progress fraction must be in [0, 1], got {fraction}")
         self.progress = float(fraction)
 
+    def get_extra_state(self) -> dict:
+        """Saved in ``state_dict()``: the ramp position and the negative-box generator, so a resumed
+        run draws the same negatives as an uninterrupted one."""
+        return {"progress": self.progress, "generator": self.generator.get_state()}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.progress = float(state["progress"])
+        self.generator.set_state(state["generator"])
+
     @property
     def taco_weight(self) -> float:
         return self.cfg.taco_weight * self.progress ** self.cfg.taco_power
