@@ -83,11 +83,17 @@ def box_area(boxes_xyxy: ArrayLike) -> ArrayLike:
     return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
 
 
-def clamp_boxes(boxes_xyxy: ArrayLike, width: float, height: float) -> ArrayLike:
-    """Clip ``[..., 4]`` xyxy boxes to the image ``[0, width] x [0, height]``."""
+def clamp_boxes(boxes_xyxy: ArrayLike, width, height) -> ArrayLike:
+    """Clip ``[..., 4]`` xyxy boxes to the image ``[0, width] x [0, height]``.
+
+    ``width`` and ``height`` are numbers or arrays/tensors broadcastable to ``[...]`` (one
+    image size per box)."""
     x1, y1, x2, y2 = _unbind(boxes_xyxy)
     if _is_tensor(boxes_xyxy):
-        parts = [x1.clamp(0, width), y1.clamp(0, height), x2.clamp(0, width), y2.clamp(0, height)]
+        torch = _torch()
+        w = torch.as_tensor(width, dtype=x1.dtype, device=x1.device)
+        h = torch.as_tensor(height, dtype=x1.dtype, device=x1.device)
+        parts = [torch.minimum(c.clamp(min=0), lim) for c, lim in ((x1, w), (y1, h), (x2, w), (y2, h))]
     else:
         parts = [np.clip(x1, 0, width), np.clip(y1, 0, height), np.clip(x2, 0, width), np.clip(y2, 0, height)]
     return _stack(parts, boxes_xyxy)
@@ -203,14 +209,14 @@ class Letterbox:
     def boxes_to_canvas(self, boxes_xyxy: ArrayLike) -> ArrayLike:
         """``[..., 4]`` xyxy in original pixels -> xyxy in canvas pixels."""
         x1, y1, x2, y2 = _unbind(boxes_xyxy)
-        sx, sy, l, t = self.scale_x, self.scale_y, self.pad_left, self.pad_top
-        return _stack([x1 * sx + l, y1 * sy + t, x2 * sx + l, y2 * sy + t], boxes_xyxy)
+        sx, sy, left, top = self.scale_x, self.scale_y, self.pad_left, self.pad_top
+        return _stack([x1 * sx + left, y1 * sy + top, x2 * sx + left, y2 * sy + top], boxes_xyxy)
 
     def boxes_to_original(self, boxes_xyxy: ArrayLike) -> ArrayLike:
         """``[..., 4]`` xyxy in canvas pixels -> xyxy in original pixels (exact inverse)."""
         x1, y1, x2, y2 = _unbind(boxes_xyxy)
-        sx, sy, l, t = self.scale_x, self.scale_y, self.pad_left, self.pad_top
-        return _stack([(x1 - l) / sx, (y1 - t) / sy, (x2 - l) / sx, (y2 - t) / sy], boxes_xyxy)
+        sx, sy, left, top = self.scale_x, self.scale_y, self.pad_left, self.pad_top
+        return _stack([(x1 - left) / sx, (y1 - top) / sy, (x2 - left) / sx, (y2 - top) / sy], boxes_xyxy)
 
     def normalised_cxcywh_to_original_xyxy(self, boxes_cxcywh: ArrayLike) -> ArrayLike:
         """Model output (cxcywh in [0, 1] of the canvas) -> xyxy in original pixels, clamped to the image."""

@@ -20,7 +20,7 @@ Exact definitions (see ``docs/metrics.md``):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,15 @@ PROTOCOLS: tuple[str, ...] = ("merged", "any")
 THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
 METRIC_KEYS: tuple[str, ...] = ("miou", *(f"acc@{t}" for t in THRESHOLDS))
 GOLD_REQUIRED: tuple[str, ...] = (
-    "dicom_id", "category_name", "label_text", "x", "y", "w", "h", "image_width", "image_height",
+    "dicom_id",
+    "category_name",
+    "label_text",
+    "x",
+    "y",
+    "w",
+    "h",
+    "image_width",
+    "image_height",
 )
 PRED_REQUIRED: tuple[str, ...] = ("dicom_id", "label_text", "x", "y", "w", "h")
 PAIR_COLUMNS: tuple[str, ...] = ("dicom_id", "label_text", "category_name", "iou", "missing")
@@ -90,10 +98,12 @@ def per_pair_iou(gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "
     _, first_row = np.unique(phrase_of_row, return_index=True)  # codes are 0..n-1, all present
     category = gold_df["category_name"].astype(str).to_numpy()
     size = gold_df[["image_width", "image_height"]].to_numpy(dtype=np.float64)
-    if (category != category[first_row][phrase_of_row]).any() or (size != size[first_row][phrase_of_row]).any():
-        bad = np.flatnonzero((category != category[first_row][phrase_of_row])
-                             | (size != size[first_row][phrase_of_row]).any(axis=1))[0]
-        raise ValueError(f"gold rows of phrase {phrases[phrase_of_row[bad]]!r} disagree on category or image size")
+    disagree = (category != category[first_row][phrase_of_row]) | (
+        size != size[first_row][phrase_of_row]
+    ).any(axis=1)
+    if disagree.any():
+        bad = phrases[phrase_of_row[np.flatnonzero(disagree)[0]]]
+        raise ValueError(f"gold rows of phrase {bad!r} disagree on category or image size")
 
     # Predictions -> phrase ids
     pred_keys = pd.MultiIndex.from_arrays(
@@ -103,7 +113,9 @@ def per_pair_iou(gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "
         raise ValueError(f"duplicate predictions for phrase(s) {list(pred_keys[pred_keys.duplicated()][:3])}")
     pred_phrase = phrases.get_indexer(pred_keys)
     if (pred_phrase < 0).any():
-        raise ValueError(f"predictions for phrase(s) not in the gold table: {list(pred_keys[pred_phrase < 0][:3])}")
+        raise ValueError(
+            f"predictions for phrase(s) not in the gold table: {list(pred_keys[pred_phrase < 0][:3])}"
+        )
     pred_xywh = _xywh(pred_df)
     if (pred_xywh[:, 2:] < 0).any() or not np.isfinite(pred_xywh).all():
         raise ValueError("predicted boxes need finite coordinates and non-negative w, h")
@@ -136,13 +148,16 @@ def per_pair_iou(gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "
         np.maximum.at(iou, phrase_of_row, row_iou)
     iou = np.where(has_pred, iou, 0.0)
 
-    return pd.DataFrame({
-        "dicom_id": phrases.get_level_values(0).astype(str),
-        "label_text": phrases.get_level_values(1).astype(str),
-        "category_name": category[first_row],
-        "iou": iou.astype(np.float64),
-        "missing": ~has_pred,
-    }, columns=list(PAIR_COLUMNS))
+    return pd.DataFrame(
+        {
+            "dicom_id": phrases.get_level_values(0).astype(str),
+            "label_text": phrases.get_level_values(1).astype(str),
+            "category_name": category[first_row],
+            "iou": iou.astype(np.float64),
+            "missing": ~has_pred,
+        },
+        columns=list(PAIR_COLUMNS),
+    )
 
 
 def _values(values) -> np.ndarray:
@@ -156,8 +171,10 @@ def _values(values) -> np.ndarray:
 
 def accuracy_at(threshold: float) -> Statistic:
     """Statistic ``Acc@threshold``: fraction of IoUs ``>= threshold`` along the last axis."""
+
     def acc(samples: np.ndarray) -> np.ndarray:
         return (samples >= threshold).mean(axis=-1)
+
     acc.__name__ = f"acc@{threshold}"
     return acc
 
@@ -196,8 +213,10 @@ def bootstrap_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
 def _resampled(statistic: Statistic, samples: np.ndarray) -> np.ndarray:
     out = np.asarray(statistic(samples), dtype=np.float64)
     if out.shape != samples.shape[:-1]:
-        raise ValueError(f"statistic must reduce the last axis (e.g. np.mean(x, axis=-1)); "
-                         f"got shape {out.shape} for samples of shape {samples.shape}")
+        raise ValueError(
+            f"statistic must reduce the last axis (e.g. np.mean(x, axis=-1)); "
+            f"got shape {out.shape} for samples of shape {samples.shape}"
+        )
     return out
 
 
@@ -209,8 +228,9 @@ def _percentile_interval(stats: np.ndarray, level: float) -> tuple[float, float]
     return float(lo), float(hi)
 
 
-def bootstrap_ci(values, statistic: str | Statistic, n_resamples: int, seed: int,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values, statistic: str | Statistic, n_resamples: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic`` over ``values[n]`` (e.g. per-phrase IoUs).
 
     Resamples the n values with replacement ``n_resamples`` times (:func:`bootstrap_indices`)
@@ -222,8 +242,9 @@ def bootstrap_ci(values, statistic: str | Statistic, n_resamples: int, seed: int
     return _percentile_interval(stats, level)
 
 
-def paired_bootstrap(values_a, values_b, statistic: str | Statistic, n_resamples: int, seed: int,
-                     level: float = 0.95) -> dict:
+def paired_bootstrap(
+    values_a, values_b, statistic: str | Statistic, n_resamples: int, seed: int, level: float = 0.95
+) -> dict:
     """Bootstrap of ``statistic(a) - statistic(b)`` for two prediction sets on the same phrases.
 
     ``values_a[i]`` and ``values_b[i]`` must belong to the same phrase; every resample draws
@@ -241,11 +262,17 @@ def paired_bootstrap(values_a, values_b, statistic: str | Statistic, n_resamples
     stat_a, stat_b = float(stat(a[None])[0]), float(stat(b[None])[0])
     frac_le, frac_ge = float((d <= 0).mean()), float((d >= 0).mean())
     return {
-        "a": stat_a, "b": stat_b, "diff": stat_a - stat_b,
+        "a": stat_a,
+        "b": stat_b,
+        "diff": stat_a - stat_b,
         "ci": list(_percentile_interval(d, level)),
         "p_value": min(1.0, 2 * min(frac_le, frac_ge)),
-        "frac_le_0": frac_le, "frac_ge_0": frac_ge,
-        "n": int(len(a)), "n_resamples": int(n_resamples), "seed": int(seed), "level": float(level),
+        "frac_le_0": frac_le,
+        "frac_ge_0": frac_ge,
+        "n": int(len(a)),
+        "n_resamples": int(n_resamples),
+        "seed": int(seed),
+        "level": float(level),
     }
 
 
@@ -268,8 +295,9 @@ def _summary_with_ci(pairs: pd.DataFrame, bootstrap: int, seed: int) -> dict:
     return out
 
 
-def score(gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "merged",
-          bootstrap: int = 0, seed: int = 0) -> dict:
+def score(
+    gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "merged", bootstrap: int = 0, seed: int = 0
+) -> dict:
     """The ``agpt score`` result (JSON-ready) for validated gold and prediction tables.
 
     Keys: ``protocol``, ``n`` (gold phrases scored, missing ones included), ``n_gold_boxes``,
@@ -294,6 +322,10 @@ def score(gold_df: pd.DataFrame, pred_df: pd.DataFrame, protocol: str = "merged"
     }
     if bootstrap:
         result["ci95"] = overall["ci95"]
-        result["bootstrap"] = {"n_resamples": int(bootstrap), "seed": int(seed), "level": 0.95,
-                               "method": "percentile; phrases resampled with replacement"}
+        result["bootstrap"] = {
+            "n_resamples": int(bootstrap),
+            "seed": int(seed),
+            "level": 0.95,
+            "method": "percentile; phrases resampled with replacement",
+        }
     return result

@@ -55,14 +55,21 @@ def _read_records(path: str | Path, required: tuple[str, ...], what: str) -> tup
                         raise DataError(path, f"duplicate column(s) {dupes} in the header")
                     absent = [c for c in required if c not in header]
                     if absent:
-                        raise DataError(path, f"{what} file lacks column(s) {absent}; "
-                                              f"found {header}, required {list(required)}")
+                        raise DataError(
+                            path,
+                            f"{what} file lacks column(s) {absent}; "
+                            f"found {header}, required {list(required)}",
+                        )
                     continue
                 data_row += 1
                 if len(fields) != len(header):
-                    raise DataError(path, f"expected {len(header)} fields as in the header, found "
-                                          f"{len(fields)} (unquoted comma in a phrase?)", _where(data_row, start))
-                records.append((_where(data_row, start), dict(zip(header, fields))))
+                    raise DataError(
+                        path,
+                        f"expected {len(header)} fields as in the header, found "
+                        f"{len(fields)} (unquoted comma in a phrase?)",
+                        _where(data_row, start),
+                    )
+                records.append((_where(data_row, start), dict(zip(header, fields, strict=True))))
         except csv.Error as err:
             raise DataError(path, f"malformed CSV: {err}", _where(data_row + 1, start)) from None
         except UnicodeDecodeError as err:
@@ -114,17 +121,28 @@ def read_gold(path: str | Path) -> pd.DataFrame:
         if width <= 0 or height <= 0:
             raise DataError(path, f"image size must be positive, got {width:g} x {height:g}", where)
         if x < 0 or y < 0 or x + w > width or y + h > height:
-            raise DataError(path, f"box x={x:g}, y={y:g}, w={w:g}, h={h:g} lies outside the image "
-                                  f"{width:g} x {height:g}", where)
+            raise DataError(
+                path,
+                f"box x={x:g}, y={y:g}, w={w:g}, h={h:g} lies outside the image {width:g} x {height:g}",
+                where,
+            )
         size = (width, height)
         first = phrase_first.setdefault((dicom_id, label), (where, category, size))
         if first[1] != category:
-            raise DataError(path, f"phrase {label!r} in {dicom_id} has category {category!r} here but "
-                                  f"{first[1]!r} in row {first[0]}", where)
+            raise DataError(
+                path,
+                f"phrase {label!r} in {dicom_id} has category {category!r} here but "
+                f"{first[1]!r} in row {first[0]}",
+                where,
+            )
         seen = image_first.setdefault(dicom_id, (where, size))
         if seen[1] != size:
-            raise DataError(path, f"image {dicom_id} is {width:g} x {height:g} here but "
-                                  f"{seen[1][0]:g} x {seen[1][1]:g} in row {seen[0]}", where)
+            raise DataError(
+                path,
+                f"image {dicom_id} is {width:g} x {height:g} here but "
+                f"{seen[1][0]:g} x {seen[1][1]:g} in row {seen[0]}",
+                where,
+            )
         rows.append({**rec, "x": x, "y": y, "w": w, "h": h, "image_width": width, "image_height": height})
     return pd.DataFrame(rows, columns=header)
 
@@ -138,7 +156,7 @@ def read_predictions(path: str | Path, gold: pd.DataFrame) -> pd.DataFrame:
     Predictions may extend beyond the image: they are clamped when scored.
     """
     header, records = _read_records(path, PRED_REQUIRED, "prediction")
-    gold_phrases = set(zip(gold["dicom_id"].astype(str), gold["label_text"].astype(str)))
+    gold_phrases = set(zip(gold["dicom_id"].astype(str), gold["label_text"].astype(str), strict=True))
     first_row: dict[tuple[str, str], str] = {}
     rows = []
     for where, rec in records:
@@ -147,21 +165,29 @@ def read_predictions(path: str | Path, gold: pd.DataFrame) -> pd.DataFrame:
         if w < 0 or h < 0:
             raise DataError(path, f"negative box size w={w:g}, h={h:g}", where)
         if key in first_row:
-            raise DataError(path, f"second prediction for phrase {key[1]!r} in {key[0]} "
-                                  f"(first in row {first_row[key]})", where)
+            raise DataError(
+                path,
+                f"second prediction for phrase {key[1]!r} in {key[0]} (first in row {first_row[key]})",
+                where,
+            )
         if key not in gold_phrases:
-            raise DataError(path, f"prediction for phrase {key[1]!r} in {key[0]!r}, which is not in the "
-                                  f"gold file", where)
+            raise DataError(
+                path, f"prediction for phrase {key[1]!r} in {key[0]!r}, which is not in the gold file", where
+            )
         first_row[key] = where
         rows.append({**rec, "x": x, "y": y, "w": w, "h": h})
     return pd.DataFrame(rows, columns=header)
 
 
-def score_files(gold_path: str | Path, pred_path: str | Path, protocol: str = "merged",
-                bootstrap: int = 0, seed: int = 0) -> dict:
+def score_files(
+    gold_path: str | Path, pred_path: str | Path, protocol: str = "merged", bootstrap: int = 0, seed: int = 0
+) -> dict:
     """Read and validate both files and return :func:`agpt.metrics.score`'s dict plus the
     ``gold`` and ``pred`` paths as given."""
     gold = read_gold(gold_path)
     pred = read_predictions(pred_path, gold)
-    return {"gold": str(gold_path), "pred": str(pred_path),
-            **score(gold, pred, protocol=protocol, bootstrap=bootstrap, seed=seed)}
+    return {
+        "gold": str(gold_path),
+        "pred": str(pred_path),
+        **score(gold, pred, protocol=protocol, bootstrap=bootstrap, seed=seed),
+    }

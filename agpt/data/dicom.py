@@ -25,8 +25,10 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from agpt.errors import DataError
 
 PIXEL_MODES: tuple[str, ...] = ("mimic_jpg_equivalent", "voi")
-PLUGIN_HINT = ("install the optional DICOM decoders with: pip install 'agpt[dicom-jpeg]' "
-               "(pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg, pyjpegls)")
+PLUGIN_HINT = (
+    "install the optional DICOM decoders with: pip install 'agpt[dicom-jpeg]' "
+    "(pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg, pyjpegls)"
+)
 
 
 def read_dicom(path: str | Path, pixels: bool = True) -> pydicom.Dataset:
@@ -45,8 +47,13 @@ def read_dicom(path: str | Path, pixels: bool = True) -> pydicom.Dataset:
     for tag in ("Rows", "Columns", "BitsStored", "PhotometricInterpretation"):
         if tag not in ds:
             raise DataError(path, f"DICOM file has no {tag}")
-    if int(ds.get("SamplesPerPixel", 1)) != 1 or str(ds.PhotometricInterpretation) not in ("MONOCHROME1", "MONOCHROME2"):
-        raise DataError(path, f"not a grayscale image (PhotometricInterpretation {ds.PhotometricInterpretation})")
+    if int(ds.get("SamplesPerPixel", 1)) != 1 or str(ds.PhotometricInterpretation) not in (
+        "MONOCHROME1",
+        "MONOCHROME2",
+    ):
+        raise DataError(
+            path, f"not a grayscale image (PhotometricInterpretation {ds.PhotometricInterpretation})"
+        )
     if int(ds.get("NumberOfFrames", 1) or 1) != 1:
         raise DataError(path, f"multi-frame DICOM ({ds.NumberOfFrames} frames) is not a radiograph")
     return ds
@@ -65,7 +72,9 @@ def stored_values(ds: pydicom.Dataset, path: object) -> np.ndarray:
     except Exception as err:
         ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         if ts is not None and ts.is_compressed:
-            raise DataError(path, f"cannot decode {ts.name} pixel data ({type(err).__name__}); {PLUGIN_HINT}") from err
+            raise DataError(
+                path, f"cannot decode {ts.name} pixel data ({type(err).__name__}); {PLUGIN_HINT}"
+            ) from err
         raise DataError(path, f"unreadable pixel data ({type(err).__name__}: {err})") from err
     if arr.ndim != 2:
         raise DataError(path, f"pixel data has shape {arr.shape}, expected a 2-D grayscale image")
@@ -73,12 +82,19 @@ def stored_values(ds: pydicom.Dataset, path: object) -> np.ndarray:
     if int(ds.get("PixelRepresentation", 0)) == 0 and bits_stored < bits_allocated:
         # junk above HighBit (overlays, vendor flags) must not reach the intensities
         shift = int(ds.get("HighBit", bits_stored - 1)) + 1 - bits_stored
-        arr = (arr.astype(np.uint32) >> max(shift, 0)) & ((1 << bits_stored) - 1)
+        if shift > 0:
+            arr = arr >> shift
+        arr = np.bitwise_and(arr, arr.dtype.type((1 << bits_stored) - 1))  # in the native dtype: fast
     return arr
 
 
-def _to_uint8(unit: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+def _to_uint8(unit: np.ndarray, invert: bool = False) -> np.ndarray:
+    """``[0, 1]`` floats -> uint8 (``invert``: ``1 - unit``), in place on ``unit``."""
+    np.clip(unit, 0.0, 1.0, out=unit)
+    if invert:
+        np.subtract(1.0, unit, out=unit)
+    unit *= 255.0
+    return np.rint(unit, out=unit).astype(np.uint8)
 
 
 def _minmax_unit(arr: np.ndarray) -> np.ndarray:
@@ -107,11 +123,15 @@ def _voi_lut_table(ds: pydicom.Dataset) -> tuple[np.ndarray, int] | None:
     item = seq[0]
     n, first, depth = (int(v) for v in item.LUTDescriptor)
     n = n or 65536  # PS3.3 C.11.2.1.1: 0 means 2^16 entries
+    if int(ds.get("PixelRepresentation", 0)) == 1 and first >= 32768:
+        first -= 65536  # the first mapped value is signed (SS) for signed pixel data
     if depth != 8 and not 10 <= depth <= 16:
         raise ValueError(f"{depth} bits per VOI LUT entry is not a valid LUT Descriptor depth")
     data = item.LUTData
     if isinstance(data, bytes):  # OW: 16-bit words in the dataset's byte order
-        little = ds.file_meta.TransferSyntaxUID.is_little_endian if "TransferSyntaxUID" in ds.file_meta else True
+        little = (
+            ds.file_meta.TransferSyntaxUID.is_little_endian if "TransferSyntaxUID" in ds.file_meta else True
+        )
         table = np.frombuffer(data, dtype="<u2" if little else ">u2")[:n].astype(np.int64)
     else:
         table = np.asarray(data if isinstance(data, (list, tuple)) else [data], dtype=np.int64)[:n]
@@ -157,10 +177,11 @@ def dicom_to_uint8(ds: pydicom.Dataset, path: object, pixel_mode: str = "mimic_j
     if voi_range is None or voi_range[1] <= voi_range[0]:
         unit = _minmax_unit(values)
     else:
-        unit = (values.astype(np.float64) - voi_range[0]) / (voi_range[1] - voi_range[0])
-    if monochrome1:  # after VOI: the window is defined on the stored polarity
-        unit = 1.0 - unit
-    return _to_uint8(unit)
+        unit = values.astype(np.float64, copy=True)
+        unit -= voi_range[0]
+        unit /= voi_range[1] - voi_range[0]
+    # MONOCHROME1 is inverted after VOI: the window is defined on the stored polarity
+    return _to_uint8(unit, invert=monochrome1)
 
 
 def load_dicom(path: str | Path, pixel_mode: str = "mimic_jpg_equivalent") -> np.ndarray:

@@ -63,10 +63,17 @@ def read_split_csv(path: str | Path) -> list[SplitRow]:
     out = []
     for i, rec in enumerate(df.to_dict("records"), start=2):
         dicom_id = rec["dicom_id"].strip()
-        if dicom_id.endswith(".dcm"):
-            dicom_id = dicom_id[:-4]
-        out.append(SplitRow(i, strip_prefix(rec["subject_id"], "p"), strip_prefix(rec["study_id"], "s"), dicom_id,
-                            rec["path"].strip(), rec["ViewPosition"].strip().upper() if has_view else ""))
+        dicom_id = dicom_id.removesuffix(".dcm")
+        out.append(
+            SplitRow(
+                i,
+                strip_prefix(rec["subject_id"], "p"),
+                strip_prefix(rec["study_id"], "s"),
+                dicom_id,
+                rec["path"].strip(),
+                rec["ViewPosition"].strip().upper() if has_view else "",
+            )
+        )
     return out
 
 
@@ -137,8 +144,9 @@ class SceneGraphStore:
         return doc
 
 
-def anatomy_boxes(doc: dict, where: str, dicom_id: str, width: int, height: int,
-                  box_counts: Counter, rejects: RejectLog) -> dict[str, BoxXYXY] | None:
+def anatomy_boxes(
+    doc: dict, where: str, dicom_id: str, width: int, height: int, box_counts: Counter, rejects: RejectLog
+) -> dict[str, BoxXYXY] | None:
     """The clipped AGPT anatomy boxes of one graph (``{name: xyxy}`` in ANATOMIES order).
 
     Returns None when the graph is malformed (and ``rejects`` skips bad records).  ``box_counts``
@@ -163,15 +171,21 @@ def anatomy_boxes(doc: dict, where: str, dicom_id: str, width: int, height: int,
         if name not in ANATOMIES:
             continue  # the 7 silver names AGPT does not use
         if name in found:
-            rejects.bad(where, f"objects[{k}]", dicom_id, f"malformed scene graph: duplicate bbox_name {name!r}")
+            rejects.bad(
+                where, f"objects[{k}]", dicom_id, f"malformed scene graph: duplicate bbox_name {name!r}"
+            )
             return None
         x1, y1, x2, y2 = coords
         cx1, cx2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
         cy1, cy2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
         if cx2 <= cx1 or cy2 <= cy1:  # zero area (after clipping): never a training target
             box_counts["dropped_zero_area"] += 1
-            rejects.drop(where, f"objects[{k}]", f"{dicom_id} | {name}",
-                         f"zero-area box: {name} is {coords} in a {width}x{height} image after clipping")
+            rejects.drop(
+                where,
+                f"objects[{k}]",
+                f"{dicom_id} | {name}",
+                f"zero-area box: {name} is {coords} in a {width}x{height} image after clipping",
+            )
             continue
         if min(coords) < 0:
             box_counts["clipped_negative"] += 1

@@ -46,14 +46,21 @@ def guarded_subjects(samples: list[PhraseSample], mode: str) -> set[str]:
     return {s.subject_id for s in samples}
 
 
-def apply_leakage_guard(images: list[AnatomyImage], samples: list[PhraseSample], mode: str,
-                        images_to_avoid: set[str]) -> tuple[list[AnatomyImage], list[tuple[AnatomyImage, str]], LeakageReport]:
+def apply_leakage_guard(
+    images: list[AnatomyImage],
+    samples: list[PhraseSample],
+    mode: str,
+    images_to_avoid: set[str],
+    extra_subjects: set[str] = frozenset(),
+) -> tuple[list[AnatomyImage], list[tuple[AnatomyImage, str]], LeakageReport]:
     """Filter pre-training images; returns (kept, [(removed image, reason)], report).
 
     ``samples`` must be *all* MS-CXR phrases of the input file with their resolved splits
     (those outside the chosen split source included: their patients are still MS-CXR patients).
+    ``extra_subjects`` are guarded too unless ``mode`` is ``none`` (the patients of MS-CXR
+    records skipped as bad, whose split is unknown: guarding them is the safe side).
     """
-    subjects = guarded_subjects(samples, mode)
+    subjects = guarded_subjects(samples, mode) | (set(extra_subjects) if mode != "none" else set())
     report = LeakageReport(mode=mode, guarded_patients=len(subjects))
     kept, removed = [], []
     hit_patients: set[str] = set()

@@ -62,19 +62,31 @@ def read_medrpg_split(path: str | Path) -> list[MedrpgPair]:
         if anno_id in seen:
             raise DataError(path, f"duplicate anno_id {anno_id}", i)
         seen.add(anno_id)
-        pairs.append(MedrpgPair(i, split, anno_id, rec["category"].strip(), strip_prefix(rec["subject_id"], "p"),
-                                strip_prefix(rec["study_id"], "s"), rec["dicom_id"].strip()))
+        pairs.append(
+            MedrpgPair(
+                i,
+                split,
+                anno_id,
+                rec["category"].strip(),
+                strip_prefix(rec["subject_id"], "p"),
+                strip_prefix(rec["study_id"], "s"),
+                rec["dicom_id"].strip(),
+            )
+        )
     dicom_splits: dict[str, set[str]] = defaultdict(set)
     for p in pairs:
         dicom_splits[p.dicom_id].add(p.split)
     crossing = sorted(d for d, s in dicom_splits.items() if len(s) > 1)
     if crossing:
-        raise DataError(path, f"dicom_id {crossing[0]} lies in several splits {sorted(dicom_splits[crossing[0]])}")
+        raise DataError(
+            path, f"dicom_id {crossing[0]} lies in several splits {sorted(dicom_splits[crossing[0]])}"
+        )
     return pairs
 
 
-def apply_medrpg_split(samples: list[PhraseSample], pairs: list[MedrpgPair], split_path: object,
-                       mscxr_path: object) -> tuple[list[PhraseSample], int]:
+def apply_medrpg_split(
+    samples: list[PhraseSample], pairs: list[MedrpgPair], split_path: object, mscxr_path: object
+) -> tuple[list[PhraseSample], int]:
     """Assign MedRPG splits; returns (samples in the split, number of MS-CXR phrases not in it).
 
     Raises :class:`DataError` when a split row matches no phrase, a multi-box phrase, a phrase of
@@ -87,13 +99,23 @@ def apply_medrpg_split(samples: list[PhraseSample], pairs: list[MedrpgPair], spl
         for p in pairs:
             s = by_anno.get(p.anno_id)
             if s is None:
-                raise DataError(split_path, f"anno_id {p.anno_id} is not an annotation id of {mscxr_path}", p.row)
+                raise DataError(
+                    split_path, f"anno_id {p.anno_id} is not an annotation id of {mscxr_path}", p.row
+                )
             if s.category_name != p.category or s.dicom_id != p.dicom_id:
-                raise DataError(split_path, f"anno_id {p.anno_id} is ({s.dicom_id}, {s.category_name}) in "
-                                f"{mscxr_path}, but ({p.dicom_id}, {p.category}) here", p.row)
+                raise DataError(
+                    split_path,
+                    f"anno_id {p.anno_id} is ({s.dicom_id}, {s.category_name}) in "
+                    f"{mscxr_path}, but ({p.dicom_id}, {p.category}) here",
+                    p.row,
+                )
             if len(s.boxes_xyxy) != 1:
-                raise DataError(split_path, f"anno_id {p.anno_id} belongs to a {len(s.boxes_xyxy)}-box phrase; "
-                                "the MedRPG split has single-box phrases only", p.row)
+                raise DataError(
+                    split_path,
+                    f"anno_id {p.anno_id} belongs to a {len(s.boxes_xyxy)}-box phrase; "
+                    "the MedRPG split has single-box phrases only",
+                    p.row,
+                )
             out.append(replace(s, split=p.split, anno_ids=(p.anno_id,)))
         return out, len(samples) - len(out)
     candidates: dict[tuple[str, str], list[tuple[int, PhraseSample]]] = defaultdict(list)
@@ -107,19 +129,30 @@ def apply_medrpg_split(samples: list[PhraseSample], pairs: list[MedrpgPair], spl
     for key, key_rows in rows.items():
         found = candidates.get(key, [])
         if len(found) != len(key_rows):
-            raise DataError(split_path, f"ambiguous or missing join on (dicom_id, category) = {key}: "
-                            f"{len(key_rows)} split row(s) but {len(found)} single-box phrase(s) in {mscxr_path}; "
-                            "use the MS-CXR JSON (joins by anno_id)", key_rows[0].row)
+            raise DataError(
+                split_path,
+                f"ambiguous or missing join on (dicom_id, category) = {key}: "
+                f"{len(key_rows)} split row(s) but {len(found)} single-box phrase(s) in {mscxr_path}; "
+                "use the MS-CXR JSON (joins by anno_id)",
+                key_rows[0].row,
+            )
         single_id = key_rows[0].anno_id if len(key_rows) == 1 else None
         for i, s in found:
-            indexed.append((i, replace(s, split=key_rows[0].split,
-                                       anno_ids=(single_id,) if single_id is not None else ())))
+            indexed.append(
+                (
+                    i,
+                    replace(
+                        s, split=key_rows[0].split, anno_ids=(single_id,) if single_id is not None else ()
+                    ),
+                )
+            )
     out = [s for _, s in sorted(indexed, key=lambda t: t[0])]  # keep file order
     return out, len(samples) - len(out)
 
 
-def assign_splits(samples: list[PhraseSample], source: str, mscxr_path: object,
-                  medrpg_split: str | Path | None = None) -> tuple[list[PhraseSample], int]:
+def assign_splits(
+    samples: list[PhraseSample], source: str, mscxr_path: object, medrpg_split: str | Path | None = None
+) -> tuple[list[PhraseSample], int]:
     """Resolve the split of every phrase by ``source`` (``medrpg`` or ``mscxr``).
 
     Returns (phrases with ``split`` set, number of phrases outside the chosen split).
@@ -131,7 +164,10 @@ def assign_splits(samples: list[PhraseSample], source: str, mscxr_path: object,
     if source == "mscxr":
         unsplit = [s for s in samples if s.split not in MSCXR_SPLITS]
         if unsplit:
-            raise DataError(mscxr_path, "split source 'mscxr' needs the v1.1.0 file with a 'split' column "
-                            f"({len(unsplit)} phrase(s) have none); use --split-source medrpg for v1.0.0")
+            raise DataError(
+                mscxr_path,
+                "split source 'mscxr' needs the v1.1.0 file with a 'split' column "
+                f"({len(unsplit)} phrase(s) have none); use --split-source medrpg for v1.0.0",
+            )
         return list(samples), 0
     raise ValueError(f"unknown split source {source!r}; valid: {', '.join(SPLIT_SOURCES)}")

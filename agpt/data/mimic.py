@@ -32,7 +32,7 @@ class ImagePath:
     def __str__(self) -> str:
         return image_relpath(self.subject_id, self.study_id, self.dicom_id, self.ext)
 
-    def with_ext(self, ext: str) -> "ImagePath":
+    def with_ext(self, ext: str) -> ImagePath:
         return ImagePath(self.subject_id, self.study_id, self.dicom_id, normalise_ext(ext))
 
 
@@ -85,7 +85,12 @@ def resolve_image_path(root: str | Path, rel: str) -> Path:
     an annex or a read-only store) still work.
     """
     rel_text = str(rel).replace("\\", "/")
-    if not rel_text or rel_text.startswith("/") or Path(rel_text).is_absolute() or ":" in rel_text.split("/")[0]:
+    if (
+        not rel_text
+        or rel_text.startswith("/")
+        or Path(rel_text).is_absolute()
+        or ":" in rel_text.split("/")[0]
+    ):
         raise DataError(rel, f"image path must be relative to the image root {root}")
     root_abs = os.path.normpath(os.path.abspath(root))
     full = os.path.normpath(os.path.join(root_abs, rel_text))
@@ -130,8 +135,14 @@ def read_metadata(path: str | Path) -> dict[str, ImageMeta]:
             raise DataError(path, f"Rows/Columns not integers: {rec.Rows!r}, {rec.Columns!r}", i) from None
         if rows <= 0 or cols <= 0:
             raise DataError(path, f"non-positive image size {cols}x{rows}", i)
-        out[rec.dicom_id] = ImageMeta(rec.dicom_id, strip_prefix(rec.subject_id, "p"),
-                                      strip_prefix(rec.study_id, "s"), rec.ViewPosition.strip().upper(), rows, cols)
+        out[rec.dicom_id] = ImageMeta(
+            rec.dicom_id,
+            strip_prefix(rec.subject_id, "p"),
+            strip_prefix(rec.study_id, "s"),
+            rec.ViewPosition.strip().upper(),
+            rows,
+            cols,
+        )
     return out
 
 

@@ -83,9 +83,23 @@ def read_mscxr_csv(path: str | Path, rejects: RejectLog | None = None) -> list[P
         except ValueError as err:
             rejects.bad(path, i, rec.get("dicom_id", ""), f"bad number: {err}")
             continue
-        rows.append(BoxRow(i, rec["dicom_id"].strip(), rec["category_name"].strip(), rec["label_text"],
-                           rec["path"].strip(), x, y, w, h, width, height,
-                           rec["split"].strip() if has_split else "", None))
+        rows.append(
+            BoxRow(
+                i,
+                rec["dicom_id"].strip(),
+                rec["category_name"].strip(),
+                rec["label_text"],
+                rec["path"].strip(),
+                x,
+                y,
+                w,
+                h,
+                width,
+                height,
+                rec["split"].strip() if has_split else "",
+                None,
+            )
+        )
     return group_phrases(path, rows, rejects, require_split=has_split)
 
 
@@ -96,8 +110,12 @@ def read_mscxr_json(path: str | Path, rejects: RejectLog | None = None) -> list[
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise DataError(path, f"cannot read JSON: {err}") from err
-    if not isinstance(doc, dict) or any(not isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")):
-        raise DataError(path, "not a COCO-style MS-CXR JSON: needs lists 'images', 'annotations', 'categories'")
+    if not isinstance(doc, dict) or any(
+        not isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
+    ):
+        raise DataError(
+            path, "not a COCO-style MS-CXR JSON: needs lists 'images', 'annotations', 'categories'"
+        )
     try:
         categories = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
         images = {int(im["id"]): im for im in doc["images"]}
@@ -111,25 +129,54 @@ def read_mscxr_json(path: str | Path, rejects: RejectLog | None = None) -> list[
             anno_id = int(ann["id"])
             image = images.get(int(ann["image_id"]))
             if image is None:
-                rejects.bad(path, where, anno_id, f"unknown image: image_id {ann['image_id']} not in 'images'")
+                rejects.bad(
+                    path, where, anno_id, f"unknown image: image_id {ann['image_id']} not in 'images'"
+                )
                 continue
             cat_id = int(ann["category_id"])
             if cat_id not in categories:
-                rejects.bad(path, where, anno_id, f"unknown category: category_id {cat_id} not in 'categories'")
+                rejects.bad(
+                    path, where, anno_id, f"unknown category: category_id {cat_id} not in 'categories'"
+                )
                 continue
             x, y, w, h = (float(v) for v in ann["bbox"])
             width, height = int(image["width"]), int(image["height"])
             if "width" in ann and (int(ann["width"]), int(ann["height"])) != (width, height):
-                rejects.bad(path, where, anno_id, f"inconsistent image size: annotation says "
-                            f"{ann['width']}x{ann['height']}, image says {width}x{height}")
+                rejects.bad(
+                    path,
+                    where,
+                    anno_id,
+                    f"inconsistent image size: annotation says "
+                    f"{ann['width']}x{ann['height']}, image says {width}x{height}",
+                )
                 continue
             file_name = str(image.get("file_name") or Path(str(image["path"])).name)
             split = str(ann.get("split", image.get("split", ""))).strip()
             any_split = any_split or bool(split)
-            rows.append(BoxRow(i, Path(file_name).stem, categories[cat_id], str(ann.get("label_text", "")),
-                               str(image.get("path", "")).strip(), x, y, w, h, width, height, split, anno_id))
+            rows.append(
+                BoxRow(
+                    i,
+                    Path(file_name).stem,
+                    categories[cat_id],
+                    str(ann.get("label_text", "")),
+                    str(image.get("path", "")).strip(),
+                    x,
+                    y,
+                    w,
+                    h,
+                    width,
+                    height,
+                    split,
+                    anno_id,
+                )
+            )
         except (KeyError, TypeError, ValueError) as err:
-            rejects.bad(path, where, ann.get("id", "") if isinstance(ann, dict) else "", f"malformed annotation: {err!r}")
+            rejects.bad(
+                path,
+                where,
+                ann.get("id", "") if isinstance(ann, dict) else "",
+                f"malformed annotation: {err!r}",
+            )
     return group_phrases(path, rows, rejects, require_split=any_split)
 
 
@@ -152,14 +199,18 @@ def _check_row(r: BoxRow, require_split: bool) -> str | None:
     if r.w <= 0 or r.h <= 0:
         return f"empty box: w={r.w:g}, h={r.h:g}"
     if r.x < 0 or r.y < 0 or r.x + r.w > r.image_width or r.y + r.h > r.image_height:
-        return (f"box outside image: x={r.x:g} y={r.y:g} w={r.w:g} h={r.h:g} "
-                f"in a {r.image_width}x{r.image_height} image")
+        return (
+            f"box outside image: x={r.x:g} y={r.y:g} w={r.w:g} h={r.h:g} "
+            f"in a {r.image_width}x{r.image_height} image"
+        )
     if require_split and r.split not in MSCXR_SPLITS:
         return f"bad split: {r.split!r}; valid: {', '.join(MSCXR_SPLITS)}"
     return None
 
 
-def group_phrases(path: object, rows: list[BoxRow], rejects: RejectLog, require_split: bool) -> list[PhraseSample]:
+def group_phrases(
+    path: object, rows: list[BoxRow], rejects: RejectLog, require_split: bool
+) -> list[PhraseSample]:
     """Group box rows by ``(dicom_id, label_text)``; a phrase with any bad row is rejected whole."""
     groups: dict[tuple[str, str], list[BoxRow]] = {}
     bad_keys: set[tuple[str, str]] = set()
@@ -176,24 +227,70 @@ def group_phrases(path: object, rows: list[BoxRow], rejects: RejectLog, require_
         if key in bad_keys:
             for r in group:  # the good boxes of a rejected phrase are listed too
                 if _check_row(r, require_split) is None:
-                    rejects.drop(path, r.row, f"{r.dicom_id} | {r.label_text}", "phrase has a rejected box: dropped whole")
+                    rejects.drop(
+                        path,
+                        r.row,
+                        f"{r.dicom_id} | {r.label_text}",
+                        "phrase has a rejected box: dropped whole",
+                    )
             continue
         for attr, what in (("category_name", "category"), ("split", "split"), ("path", "path")):
             values = {getattr(r, attr) for r in group}
             if len(values) > 1:
-                rejects.bad(path, first.row, f"{first.dicom_id} | {first.label_text}",
-                            f"inconsistent phrase: one phrase with several {what} values {sorted(values)}")
+                rejects.bad(
+                    path,
+                    first.row,
+                    f"{first.dicom_id} | {first.label_text}",
+                    f"inconsistent phrase: one phrase with several {what} values {sorted(values)}",
+                )
                 break
         else:
             sizes = {(r.image_width, r.image_height) for r in group}
             if len(sizes) > 1:
-                rejects.bad(path, first.row, f"{first.dicom_id} | {first.label_text}",
-                            f"inconsistent image size: one phrase with sizes {sorted(sizes)}")
+                rejects.bad(
+                    path,
+                    first.row,
+                    f"{first.dicom_id} | {first.label_text}",
+                    f"inconsistent image size: one phrase with sizes {sorted(sizes)}",
+                )
                 continue
-            samples.append(PhraseSample(
-                dicom_id=first.dicom_id, label_text=first.label_text, category_name=first.category_name,
-                path=first.path, image_width=first.image_width, image_height=first.image_height,
-                boxes_xyxy=tuple((r.x, r.y, r.x + r.w, r.y + r.h) for r in group), split=first.split,
-                subject_id=parse_image_path(first.path).subject_id,
-                anno_ids=tuple(r.anno_id for r in group if r.anno_id is not None)))
+            samples.append(
+                PhraseSample(
+                    dicom_id=first.dicom_id,
+                    label_text=first.label_text,
+                    category_name=first.category_name,
+                    path=first.path,
+                    image_width=first.image_width,
+                    image_height=first.image_height,
+                    boxes_xyxy=tuple((r.x, r.y, r.x + r.w, r.y + r.h) for r in group),
+                    split=first.split,
+                    subject_id=parse_image_path(first.path).subject_id,
+                    anno_ids=tuple(r.anno_id for r in group if r.anno_id is not None),
+                )
+            )
     return samples
+
+
+def mscxr_subjects_by_dicom(path: str | Path) -> dict[str, str]:
+    """``{dicom_id: subject_id}`` from every parseable ``path`` of an MS-CXR file, bad rows included.
+
+    Lenient on purpose: the leakage guard must protect the patients of rows that the strict
+    reader skipped.
+    """
+    out: dict[str, str] = {}
+    try:
+        if Path(path).suffix.lower() == ".json":
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            paths = [str(im.get("path", "")) for im in doc.get("images", []) if isinstance(im, dict)]
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            paths = list(df["path"]) if "path" in df.columns else []
+    except (OSError, ValueError, AttributeError):
+        return out
+    for rel in paths:
+        try:
+            parsed = parse_image_path(rel.strip())
+        except ValueError:
+            continue
+        out[parsed.dicom_id] = parsed.subject_id
+    return out

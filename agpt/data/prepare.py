@@ -14,12 +14,26 @@ from pathlib import Path
 
 import agpt
 from agpt.anatomy import ANATOMIES, FINDING_CATEGORIES
-from agpt.data.imagenome import SPLIT_FILES, SceneGraphStore, anatomy_boxes, read_images_to_avoid, read_split_csv, splits_dir
+from agpt.data.imagenome import (
+    SPLIT_FILES,
+    SceneGraphStore,
+    anatomy_boxes,
+    read_images_to_avoid,
+    read_split_csv,
+    splits_dir,
+)
 from agpt.data.images import verify_image
 from agpt.data.leakage import LEAKAGE_MODES, LeakageReport, apply_leakage_guard, guarded_subjects
 from agpt.data.medrpg_split import DEFAULT_MEDRPG_SPLIT, SPLIT_SOURCES, assign_splits
-from agpt.data.mimic import ImageMeta, find_metadata, is_frontal, parse_image_path, read_metadata, resolve_image_path
-from agpt.data.mscxr import MSCXR_SPLITS, read_mscxr
+from agpt.data.mimic import (
+    ImageMeta,
+    find_metadata,
+    is_frontal,
+    parse_image_path,
+    read_metadata,
+    resolve_image_path,
+)
+from agpt.data.mscxr import MSCXR_SPLITS, mscxr_subjects_by_dicom, read_mscxr
 from agpt.data.prepared import write_anatomy_csv, write_images_csv, write_mscxr_csv
 from agpt.data.records import AnatomyImage, PhraseSample
 from agpt.data.rejects import RejectLog
@@ -52,10 +66,12 @@ class PrepareConfig:
     verify_images: str = "header"  # "exists", "header" (size from the file) or "decode" (slow)
 
     def __post_init__(self) -> None:
-        for name, value, valid in (("image_format", self.image_format, IMAGE_FORMATS),
-                                   ("split_source", self.split_source, SPLIT_SOURCES),
-                                   ("leakage_guard", self.leakage_guard, LEAKAGE_MODES),
-                                   ("verify_images", self.verify_images, VERIFY_LEVELS)):
+        for name, value, valid in (
+            ("image_format", self.image_format, IMAGE_FORMATS),
+            ("split_source", self.split_source, SPLIT_SOURCES),
+            ("leakage_guard", self.leakage_guard, LEAKAGE_MODES),
+            ("verify_images", self.verify_images, VERIFY_LEVELS),
+        ):
             if value not in valid:
                 raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
         if self.split_source == "medrpg" and self.medrpg_split is None:
@@ -65,7 +81,7 @@ class PrepareConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PrepareConfig":
+    def from_dict(cls, d: dict) -> PrepareConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -88,8 +104,12 @@ class PreparedData:
         """One record per image referenced anywhere (boxes empty), first occurrence wins."""
         seen: dict[str, AnatomyImage] = {}
         for s in (x for split in MSCXR_SPLITS for x in self.mscxr[split]):
-            seen.setdefault(s.dicom_id, AnatomyImage(s.dicom_id, s.subject_id, "", self._path(s.path),
-                                                     s.image_width, s.image_height, s.split))
+            seen.setdefault(
+                s.dicom_id,
+                AnatomyImage(
+                    s.dicom_id, s.subject_id, "", self._path(s.path), s.image_width, s.image_height, s.split
+                ),
+            )
         for split in (*PRETRAIN_SPLITS, "mscxr"):
             for img in self.anatomy[split]:
                 seen.setdefault(img.dicom_id, replace(img, boxes={}))
@@ -120,13 +140,18 @@ class _ImageChecker:
                 if not full.is_file():
                     raise DataError(full, "image file not found")
                 if meta_size is None:
-                    raise DataError(full, "image size unknown: no MIMIC metadata row (use --verify-images header)")
+                    raise DataError(
+                        full, "image size unknown: no MIMIC metadata row (use --verify-images header)"
+                    )
                 size = meta_size
             else:
                 size = verify_image(full, self.cfg.verify_images)
                 if meta_size is not None and size != meta_size:
-                    raise DataError(full, f"image size mismatch: file is {size[0]}x{size[1]}, MIMIC metadata "
-                                    f"Columns x Rows is {meta_size[0]}x{meta_size[1]}")
+                    raise DataError(
+                        full,
+                        f"image size mismatch: file is {size[0]}x{size[1]}, MIMIC metadata "
+                        f"Columns x Rows is {meta_size[0]}x{meta_size[1]}",
+                    )
         except DataError as err:
             self.rejects.bad(source, row, record, f"bad image: {err}")
             size = None
@@ -151,8 +176,13 @@ def _read_mscxr(cfg: PrepareConfig, rejects: RejectLog, checker: _ImageChecker, 
             rejects.drop(cfg.mscxr, None, record, "phrase image rejected: see the bad-image record")
             continue
         if size != (s.image_width, s.image_height):
-            rejects.bad(cfg.mscxr, None, record, f"image size mismatch: MS-CXR says {s.image_width}x{s.image_height}, "
-                        f"the image is {size[0]}x{size[1]}")
+            rejects.bad(
+                cfg.mscxr,
+                None,
+                record,
+                f"image size mismatch: MS-CXR says {s.image_width}x{s.image_height}, "
+                f"the image is {size[0]}x{size[1]}",
+            )
             continue
         if dicom_size.setdefault(s.dicom_id, size) != size:
             rejects.bad(cfg.mscxr, None, record, "image size mismatch between phrases of one image")
@@ -161,8 +191,15 @@ def _read_mscxr(cfg: PrepareConfig, rejects: RejectLog, checker: _ImageChecker, 
     return by_split, everyone
 
 
-def _read_pretrain(cfg: PrepareConfig, rejects: RejectLog, checker: _ImageChecker, store: SceneGraphStore,
-                   meta: dict[str, ImageMeta] | None, everyone: list[PhraseSample], counts: dict):
+def _read_pretrain(
+    cfg: PrepareConfig,
+    rejects: RejectLog,
+    checker: _ImageChecker,
+    store: SceneGraphStore,
+    meta: dict[str, ImageMeta] | None,
+    everyone: list[PhraseSample],
+    counts: dict,
+):
     """AGPT images for train/val: frontal, leakage-guarded, all 29 anatomies after cleaning."""
     avoid = read_images_to_avoid(cfg.imagenome_root)
     guarded = guarded_subjects(everyone, cfg.leakage_guard)
@@ -179,22 +216,42 @@ def _read_pretrain(cfg: PrepareConfig, rejects: RejectLog, checker: _ImageChecke
             except ValueError as err:
                 rejects.bad(csv_path, r.row, r.dicom_id, f"bad path: {err}")
                 continue
-            if (parsed.dicom_id, parsed.subject_id, parsed.study_id) != (r.dicom_id, r.subject_id, r.study_id):
-                rejects.bad(csv_path, r.row, r.dicom_id, f"inconsistent ids: path {r.path} vs columns "
-                            f"subject {r.subject_id}, study {r.study_id}, dicom {r.dicom_id}")
+            if (parsed.dicom_id, parsed.subject_id, parsed.study_id) != (
+                r.dicom_id,
+                r.subject_id,
+                r.study_id,
+            ):
+                rejects.bad(
+                    csv_path,
+                    r.row,
+                    r.dicom_id,
+                    f"inconsistent ids: path {r.path} vs columns "
+                    f"subject {r.subject_id}, study {r.study_id}, dicom {r.dicom_id}",
+                )
                 continue
             if r.dicom_id in seen:
-                rejects.bad(csv_path, r.row, r.dicom_id, "duplicate image: listed twice in the ImaGenome splits")
+                rejects.bad(
+                    csv_path, r.row, r.dicom_id, "duplicate image: listed twice in the ImaGenome splits"
+                )
                 continue
             seen.add(r.dicom_id)
-            view = meta[r.dicom_id].view_position if meta and r.dicom_id in meta else r.view_position
+            # ImaGenome's own ViewPosition first: MIMIC metadata leaves some frontal views blank
+            view = r.view_position or (meta[r.dicom_id].view_position if meta and r.dicom_id in meta else "")
             if not is_frontal(view):
                 rejects.drop(csv_path, r.row, r.dicom_id, f"not frontal: ViewPosition {view or 'blank'}")
                 continue
-            candidates.append(AnatomyImage(r.dicom_id, r.subject_id, r.study_id, str(parsed.with_ext(cfg.image_format)),
-                                           0, 0, split))
+            candidates.append(
+                AnatomyImage(
+                    r.dicom_id, r.subject_id, r.study_id, str(parsed.with_ext(cfg.image_format)), 0, 0, split
+                )
+            )
             sources[r.dicom_id] = (str(csv_path), r.row)
-    kept, removed, report = apply_leakage_guard(candidates, everyone, cfg.leakage_guard, avoid)
+    # patients of MS-CXR records skipped as bad stay protected
+    by_dicom = mscxr_subjects_by_dicom(cfg.mscxr) if rejects.n_bad else {}
+    skipped = {r.record.split(" | ")[0] for r in rejects.rejects if r.file == str(cfg.mscxr)}
+    extra = {by_dicom[d] for d in skipped if d in by_dicom}
+    guarded |= extra if cfg.leakage_guard != "none" else set()
+    kept, removed, report = apply_leakage_guard(candidates, everyone, cfg.leakage_guard, avoid, extra)
     for img, reason in removed:
         rejects.drop(sources[img.dicom_id][0], sources[img.dicom_id][1], img.dicom_id, reason)
     out = {split: [] for split in PRETRAIN_SPLITS}
@@ -217,8 +274,13 @@ def _read_pretrain(cfg: PrepareConfig, rejects: RejectLog, checker: _ImageChecke
             continue
         if len(boxes) < len(ANATOMIES):
             lacking = [a for a in ANATOMIES if a not in boxes]
-            rejects.drop(where, None, img.dicom_id, f"incomplete anatomy: {len(lacking)} of 29 boxes missing "
-                         f"({', '.join(lacking[:4])}{', ...' if len(lacking) > 4 else ''})")
+            rejects.drop(
+                where,
+                None,
+                img.dicom_id,
+                f"incomplete anatomy: {len(lacking)} of 29 boxes missing "
+                f"({', '.join(lacking[:4])}{', ...' if len(lacking) > 4 else ''})",
+            )
             continue
         out[img.split].append(replace(img, image_width=size[0], image_height=size[1], boxes=boxes))
     counts["imagenome_boxes"] = dict(sorted(box_counts.items()))
@@ -226,8 +288,13 @@ def _read_pretrain(cfg: PrepareConfig, rejects: RejectLog, checker: _ImageChecke
     return out, report
 
 
-def _read_mscxr_anatomy(cfg: PrepareConfig, rejects: RejectLog, store: SceneGraphStore,
-                        by_split: dict[str, list[PhraseSample]], counts: dict) -> list[AnatomyImage]:
+def _read_mscxr_anatomy(
+    cfg: PrepareConfig,
+    rejects: RejectLog,
+    store: SceneGraphStore,
+    by_split: dict[str, list[PhraseSample]],
+    counts: dict,
+) -> list[AnatomyImage]:
     """Anatomy boxes of the MS-CXR images (for the anatomy-lookup baseline; never for training)."""
     box_counts: Counter = Counter()
     out: dict[str, AnatomyImage] = {}
@@ -237,7 +304,9 @@ def _read_mscxr_anatomy(cfg: PrepareConfig, rejects: RejectLog, store: SceneGrap
                 continue
             parsed = parse_image_path(s.path)
             if s.dicom_id not in store:
-                rejects.drop(store.location(s.dicom_id), None, s.dicom_id, "missing scene graph: MS-CXR image")
+                rejects.drop(
+                    store.location(s.dicom_id), None, s.dicom_id, "missing scene graph: MS-CXR image"
+                )
                 out[s.dicom_id] = None  # type: ignore[assignment]
                 continue
             where = store.location(s.dicom_id)
@@ -249,9 +318,16 @@ def _read_mscxr_anatomy(cfg: PrepareConfig, rejects: RejectLog, store: SceneGrap
             boxes = anatomy_boxes(doc, where, s.dicom_id, s.image_width, s.image_height, box_counts, rejects)
             if boxes is None:
                 continue
-            out[s.dicom_id] = AnatomyImage(s.dicom_id, parsed.subject_id, parsed.study_id,
-                                           str(parsed.with_ext(cfg.image_format)), s.image_width, s.image_height,
-                                           split, boxes)
+            out[s.dicom_id] = AnatomyImage(
+                s.dicom_id,
+                parsed.subject_id,
+                parsed.study_id,
+                str(parsed.with_ext(cfg.image_format)),
+                s.image_width,
+                s.image_height,
+                split,
+                boxes,
+            )
     counts["imagenome_boxes_mscxr_images"] = dict(sorted(box_counts.items()))
     return [img for img in out.values() if img is not None]
 
@@ -276,8 +352,10 @@ def build_prepared(cfg: PrepareConfig) -> PreparedData:
 
 def summary_counts(data: PreparedData) -> dict:
     """Images, phrases, boxes per category, pairs per anatomy (the numbers ``check`` prints)."""
-    boxes_per_category = {c: {s: sum(len(p.boxes_xyxy) for p in data.mscxr[s] if p.category_name == c)
-                              for s in MSCXR_SPLITS} for c in FINDING_CATEGORIES}
+    boxes_per_category = {
+        c: {s: sum(len(p.boxes_xyxy) for p in data.mscxr[s] if p.category_name == c) for s in MSCXR_SPLITS}
+        for c in FINDING_CATEGORIES
+    }
     pairs = Counter(a for split in PRETRAIN_SPLITS for img in data.anatomy[split] for a in img.boxes)
     return {
         "images": len(data.images()),
@@ -308,9 +386,14 @@ def write_prepared(data: PreparedData, out: str | Path) -> dict:
     manifest = {
         "format": MANIFEST_FORMAT,
         "code_version": agpt.__version__,
-        "config": {k: (str(Path(v).resolve()) if k in ("mimic_root", "imagenome_root", "mscxr", "medrpg_split",
-                                                          "metadata") and v else v)
-                   for k, v in data.config.to_dict().items()},
+        "config": {
+            k: (
+                str(Path(v).resolve())
+                if k in ("mimic_root", "imagenome_root", "mscxr", "medrpg_split", "metadata") and v
+                else v
+            )
+            for k, v in data.config.to_dict().items()
+        },
         "counts": data.counts,
         "rejects": data.rejects.counts(),
         "n_rejects": len(data.rejects.rejects),

@@ -21,12 +21,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MSCXR_COLUMNS: tuple[str, ...] = (
-    "dicom_id", "category_name", "label_text", "path", "x", "y", "w", "h", "image_width", "image_height",
+    "dicom_id",
+    "category_name",
+    "label_text",
+    "path",
+    "x",
+    "y",
+    "w",
+    "h",
+    "image_width",
+    "image_height",
 )
 PREPARED_MSCXR_COLUMNS: tuple[str, ...] = (*MSCXR_COLUMNS, "split", "subject_id", "anno_id")
 ANATOMY_COLUMNS: tuple[str, ...] = (
-    "dicom_id", "subject_id", "study_id", "path", "image_width", "image_height", "split",
-    "anatomy", "x1", "y1", "x2", "y2",
+    "dicom_id",
+    "subject_id",
+    "study_id",
+    "path",
+    "image_width",
+    "image_height",
+    "split",
+    "anatomy",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
 )
 IMAGE_COLUMNS: tuple[str, ...] = ("dicom_id", "subject_id", "path", "image_width", "image_height")
 REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "record", "reason")

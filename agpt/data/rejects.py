@@ -58,8 +58,11 @@ class RejectLog:
         self._add(file, row, record, reason)
 
     def _add(self, file: object, row: object, record: object, reason: str, bad: bool = False) -> None:
-        self.rejects.append(Reject(str(file), "" if row is None else str(row), "" if record is None else str(record),
-                                   reason, bad))
+        self.rejects.append(
+            Reject(
+                str(file), "" if row is None else str(row), "" if record is None else str(record), reason, bad
+            )
+        )
 
     @property
     def n_bad(self) -> int:

@@ -58,22 +58,36 @@ def default_tokenizer_corpus() -> list[str]:
 
 def build_wordpiece_tokenizer(texts: list[str], vocab_size: int = 4000,
                               model_max_length: int = 512) -> PreTrainedTokenizerFast:
-    """Train an uncased WordPiece tokenizer (``[CLS] $A [SEP]``) on ``texts``; deterministic for the same texts."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """An uncased WordPiece tokenizer (``[CLS] $A [SEP]``) whose vocabulary comes from ``texts``.
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    # Seed the alphabet so that any lowercase word or digit splits into known pieces, never [UNK].
+    The vocabulary is built deterministically: the specials, every letter/digit/punctuation
+    character as a word start and as a ``##`` continuation piece (so no word becomes ``[UNK]``),
+    then the most frequent words of ``texts`` (ties broken alphabetically) up to ``vocab_size``.
+    ``tokenizers``' ``WordPieceTrainer`` is not used because its vocabulary differs from run to
+    run (measured: three processes, three vocabularies), which would silently break checkpoints.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
     alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()[]{}-+/%&*<>=_#")
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                        initial_alphabet=alphabet, min_frequency=1,
-                                        show_progress=False)
-    # "cc" words make every character also a continuation piece ("##c"), so unseen words never become [UNK]
-    coverage = [c + c for c in alphabet if c.isalnum()]
-    tok.train_from_iterator(sorted(set(texts)) + coverage, trainer=trainer)
+    vocab: dict[str, int] = {}
+    for piece in SPECIAL_TOKENS + alphabet + ["##" + c for c in alphabet]:
+        vocab.setdefault(piece, len(vocab))
+    for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        if len(vocab) >= vocab_size:
+            break
+        vocab.setdefault(word, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
     tok.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length)
@@ -147,7 +161,11 @@ class TextEncoder(nn.Module):
             self.model = BertModel(bert_cfg, add_pooling_layer=False)
         else:
             folder = resolve_text_folder(cfg.text_encoder)
-            model_cfg = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+            try:
+                model_cfg = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise AgptError(f"{folder}: not a model architecture transformers knows ({str(exc).splitlines()[0]}); "
+                                "models that need their authors' code (trust_remote_code) are never run") from exc
             if cfg.text_layers is not None:
                 total = int(model_cfg.num_hidden_layers)
                 if cfg.text_layers > total:

@@ -206,8 +206,8 @@ def build_anatomy(p: PatientParams, width: int, height: int) -> Anatomy:
         cv = p.clavicle_v - p.clavicle_rise * t - 0.04 * np.sin(np.pi * t) + 0.02 * np.sin(2 * np.pi * t)
         a.lines[f"{side} clavicle"] = a.to_px(cu, cv)
     # spine: a column through the whole image height (its box runs past the edges, like the real silver boxes)
-    bottom_v = 0.5 + (height - p.cy) / p.lung_height + 0.05
-    a.outlines["spine"] = a.to_px([-0.075, 0.075, 0.075, -0.075], [top_v - 0.03, top_v - 0.03, bottom_v, bottom_v])
+    bottom_v = 0.5 + (height - p.cy) / p.lung_height + 0.02
+    a.outlines["spine"] = a.to_px([-0.075, 0.075, 0.075, -0.075], [top_v - 0.02, top_v - 0.02, bottom_v, bottom_v])
     # aortic knob and descending aorta
     a.outlines["aortic arch"] = a.to_px(
         p.mediastinum + p.knob + 0.07 * np.cos(np.linspace(0, 2 * np.pi, 24)) - 0.05,

@@ -36,7 +36,7 @@ class Finding:
     merged: bool = False  # a bilateral finding given as ONE box (union of both sides)
 
 
-class _Grid:
+class PixelGrid:
     """Canonical coordinates of every pixel (computed once per image)."""
 
     def __init__(self, a: Anatomy):
@@ -58,7 +58,7 @@ def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def _blob(g: _Grid, rng, side: str, cu: float, cv: float, ru: float, rv: float, rough: float,
+def _blob(g: PixelGrid, rng, side: str, cu: float, cv: float, ru: float, rv: float, rough: float,
           soft: float = 0.0) -> np.ndarray:
     """Irregular patch in [0, 1] centred at canonical (cu, cv) with radii (ru, rv); rough = noise amount."""
     sgn = -1.0 if side == "right" else 1.0
@@ -126,16 +126,15 @@ ZONE_V = {"upper": (0.2, 0.36), "mid": (0.42, 0.6), "lower": (0.66, 0.8), "apica
 def draw_airspace(a, layers, g, rng, side, size, zone, amplitude, rough, soft=0.0) -> list[BoxXYXY | None]:
     """Consolidation / pneumonia / lung opacity: an irregular patch in one lung zone."""
     lo, hi = ZONE_V[zone]
-    r = {"small": (0.13, 0.08), "moderate": (0.2, 0.12), "large": (0.28, 0.17)}[size]
+    r = {"small": (0.2, 0.12), "moderate": (0.27, 0.16), "large": (0.34, 0.21)}[size]
     ru, rv = r[0] * rng.uniform(0.8, 1.25), r[1] * rng.uniform(0.8, 1.25)
-    box = None
-    for _ in range(6):  # the patch must land in the lung field
-        m = _blob(g, rng, side, rng.uniform(0.35, 0.65), rng.uniform(lo, hi), ru, rv, rough, soft)
+    for attempt in range(7):  # the patch must land in the lung field; the last try is the zone's centre
+        cu, cv = (rng.uniform(0.35, 0.65), rng.uniform(lo, hi)) if attempt < 6 else (0.5, (lo + hi) / 2)
+        m = _blob(g, rng, side, cu, cv, ru, rv, rough, soft)
         trial = _mask_box((m > 0.5) & layers.lung_hard[side])
-        if trial is not None and (trial[2] - trial[0]) > 0.03 * a.width:
-            box = _add(layers, side, m, amplitude)
-            break
-    return [box]
+        if trial is not None and ((trial[2] - trial[0]) > 0.03 * a.width or attempt == 6):
+            return [_add(layers, side, m, amplitude)]
+    return [None]
 
 
 def draw_atelectasis(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
@@ -148,8 +147,8 @@ def draw_atelectasis(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
     du, dv = g.u - sgn * cu, g.v - cv
     along = du * np.cos(tilt) + dv * np.sin(tilt) * (p.lung_height / p.half_width)
     across = (-du * np.sin(tilt) * (p.half_width / p.lung_height) + dv * np.cos(tilt))
-    half_len = {"small": 0.12, "moderate": 0.18, "large": 0.25}[size] * rng.uniform(0.8, 1.2)
-    thick = rng.uniform(0.012, 0.03) * (1.5 if size == "large" else 1.0)
+    half_len = {"small": 0.17, "moderate": 0.23, "large": 0.3}[size] * rng.uniform(0.8, 1.2)
+    thick = rng.uniform(0.018, 0.04) * (1.4 if size == "large" else 1.0)
     field = np.exp(-(along / half_len) ** 4 - (across / thick) ** 2)
     field = field * (1 + 0.3 * smooth_field(rng, g.u.shape, 0.02, factor=4))
     return [_add(layers, side, _smoothstep(field, 0.3, 0.7), rng.uniform(0.15, 0.26))]
@@ -166,7 +165,7 @@ def draw_edema(a, layers, g, rng, side, size) -> list[BoxXYXY | None]:
     return [_add(layers, side, m, amp)]
 
 
-def draw_finding(a: Anatomy, layers: Layers, g: _Grid, rng, f: Finding) -> Finding:
+def draw_finding(a: Anatomy, layers: Layers, g: PixelGrid, rng, f: Finding) -> Finding:
     """Draw ``f`` into ``layers`` and return it with its gold boxes filled in."""
     boxes: list[BoxXYXY | None] = []
     for side in f.sides:
@@ -183,7 +182,10 @@ def draw_finding(a: Anatomy, layers: Layers, g: _Grid, rng, f: Finding) -> Findi
         elif f.category == "Edema":
             boxes += draw_edema(a, layers, g, rng, side, f.size)
         elif f.category == "Cardiomegaly":
-            boxes.append(a.boxes["cardiac silhouette"])  # the enlarged heart was drawn by the geometry
+            # the enlarged heart was drawn by the geometry; a reader boxes it by eye (+-3 % per edge)
+            x1, y1, x2, y2 = a.boxes["cardiac silhouette"]
+            jx, jy = 0.03 * (x2 - x1), 0.03 * (y2 - y1)
+            boxes.append((x1 + rng.normal(0, jx), y1 + rng.normal(0, jy), x2 + rng.normal(0, jx), y2 + rng.normal(0, jy)))
         else:
             raise ValueError(f"unknown finding category {f.category!r}; valid: {sorted(CATEGORY_WEIGHTS)}")
     kept = [b for b in boxes if b is not None]

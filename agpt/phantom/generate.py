@@ -46,7 +46,8 @@ def _render_one(job: tuple[int, ImageSpec, Patient, Study, str]) -> tuple[str, d
     graph = scene_graph(spec, patient, study, result.anatomy_boxes, graph_findings, rng)
     sg = root / "chest-imagenome" / "silver_dataset" / "scene_graph" / f"{spec.dicom_id}_SceneGraph.json"
     sg.write_text(json.dumps(graph))
-    header = {"bits_stored": variant.bits_stored, "monochrome1": variant.monochrome1, "voi": variant.voi}
+    header = {"bits_stored": variant.bits_stored, "monochrome1": variant.monochrome1, "voi": variant.voi,
+              "dropped_findings": len(result.dropped) if spec.subset == "mscxr" else 0}
     return spec.dicom_id, header, findings if spec.subset == "mscxr" else []
 
 
@@ -88,6 +89,8 @@ def generate_phantom(out: Path, config: PhantomConfig, overwrite: bool = False) 
             "bits_stored_12": sum(h["bits_stored"] == 12 for h in headers),
             "voi_lut_only": sum(h["voi"] == "lut" for h in headers),
             "rescaled": sum(h["voi"] == "window+rescale" for h in headers),
+            # planned MS-CXR findings that could not be drawn or phrased distinctly (expected 0)
+            "mscxr_dropped_findings": sum(h["dropped_findings"] for h in headers),
         },
     }
     (out / "phantom.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

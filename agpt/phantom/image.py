@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agpt.phantom.anatomy_model import build_anatomy, sample_patient
-from agpt.phantom.findings import Finding, _Grid, draw_finding, sample_finding
+from agpt.phantom.findings import Finding, PixelGrid, draw_finding, sample_finding
 from agpt.phantom.phrases import phrase_for
 from agpt.phantom.render import Style, compose, draw_layers
 
@@ -39,6 +39,7 @@ class ImageResult:
     brightness: np.ndarray
     anatomy_boxes: dict[str, tuple[float, float, float, float]]
     findings: list[tuple[Finding, str]]  # (drawn finding with gold boxes, phrase)
+    dropped: list[str]  # planned categories that produced no box or no distinct phrase (counted in phantom.json)
 
 
 def sample_shape(rng: np.random.Generator, portable: bool) -> tuple[int, int]:
@@ -58,20 +59,24 @@ def make_image(spec: ImageSpec, seed: int) -> ImageResult:
     a = build_anatomy(p, spec.columns, spec.rows)
     style = Style.sample(rng, portable=portable, shifted=spec.subset == "mscxr")
     layers = draw_layers(a, rng, style)
-    grid = _Grid(a) if spec.categories else None
+    grid = PixelGrid(a) if spec.categories else None
     drawn: list[tuple[Finding, str]] = []
     used_phrases: set[str] = set()
+    dropped: list[str] = []
     for cat in spec.categories:
         f = draw_finding(a, layers, grid, rng, sample_finding(rng, cat))
         if not f.boxes:
-            continue  # cannot happen for a sane geometry; the plan tests guard it
+            dropped.append(cat)
+            continue
         phrase = phrase_for(f, rng)
         for _ in range(20):  # phrases group boxes by (dicom_id, label_text): keep them distinct
             if phrase not in used_phrases:
                 break
             phrase = phrase_for(f, rng)
         if phrase in used_phrases:
+            dropped.append(cat)
             continue
         used_phrases.add(phrase)
         drawn.append((f, phrase))
-    return ImageResult(spec=spec, brightness=compose(layers, rng, style), anatomy_boxes=a.boxes, findings=drawn)
+    return ImageResult(spec=spec, brightness=compose(layers, rng, style), anatomy_boxes=a.boxes, findings=drawn,
+                       dropped=dropped)

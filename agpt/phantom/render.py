@@ -6,7 +6,7 @@ Drawing uses PIL (fast C polygon fill and blur) on full-resolution 8-bit masks; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -61,7 +61,6 @@ class Layers:
     lung: dict[str, np.ndarray]  # side -> float32 [H, W] soft lung-field mask
     lung_hard: dict[str, np.ndarray]  # side -> bool [H, W] unblurred lung field
     findings: np.ndarray  # float32 [H, W] added density
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def polygon_mask(shape: tuple[int, int], polygons, blur: float = 0.0, width: int = 0) -> np.ndarray:
@@ -125,7 +124,12 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
     xx = np.arange(W, dtype=np.float32)[None, :]
     bw = p.body_margin * p.half_width
     thick = np.sqrt(np.clip(1 - ((xx - p.cx) / (bw * 1.05)) ** 2, 0, 1))
-    base = body * (0.42 + 0.3 * thick)
+    # soft tissue graded by path length: thicker centrally, brighter over the shoulders, fading to the waist
+    yy = np.arange(H, dtype=np.float32)[:, None]
+    vcan = (yy - p.cy) / L + 0.5
+    shoulders = 0.08 * np.clip(1 - (vcan + 0.1) / 0.35, 0, 1)
+    waist = -0.06 * np.clip(vcan - 1.1, 0, 0.6) / 0.6
+    base = body * (0.3 + 0.4 * thick + shoulders + waist)
     # lungs: air, deeper (darker) in their centre, paler at the periphery where less lung is traversed
     lung, lung_hard = {}, {}
     for side in ("right", "left"):
@@ -136,7 +140,7 @@ def draw_layers(a: Anatomy, rng: np.random.Generator, style: Style) -> Layers:
         depth = depth / (depth.max() + 1e-6)
         base = base - lung[side] * (0.1 + 0.32 * depth ** 0.8) * style.contrast
     # sharp structures are summed unblurred and blurred once (blurring is linear)
-    sharp = 0.05 * polygon_mask(shape, [a.outlines["heart"]])
+    sharp = 0.065 * polygon_mask(shape, [a.outlines["heart"]])
     sharp -= 0.1 * polygon_mask(shape, [a.outlines["trachea"]])
     bronchi = [a.lines["right bronchus"], a.lines["left bronchus"]]
     sharp -= 0.07 * polygon_mask(shape, bronchi, width=max(2, int(0.018 * L)))

@@ -153,6 +153,9 @@ def parse_answer(content: str, anatomies: list[str] | tuple[str, ...]) -> dict[s
         data = data["synonyms"]
     if not isinstance(data, dict):
         raise GenerationError("the answer is not a JSON object mapping region -> list of names")
+    # Accept "Right lung" or "right  lung" for "right lung"; the canonical spelling is restored later.
+    by_norm = {normalise(str(k)): k for k in data}
+    data = {a: data[by_norm[normalise(a)]] for a in anatomies if normalise(a) in by_norm}
     missing = [a for a in anatomies if a not in data]
     if missing:
         raise GenerationError(f"the answer lacks {len(missing)} anatomies: {', '.join(missing)}")

@@ -105,12 +105,6 @@ def check_synonym(anatomy: str, synonym: object, other_names: dict[str, str] | N
         return "empty string"
     if synonym != synonym.strip() or "  " in synonym:
         return "leading, trailing or repeated whitespace"
-    norm = normalise(synonym)
-    for name in SILVER_BOX_NAMES:
-        if name != anatomy and norm == normalise(name):
-            return f"names another anatomy ({name!r})"
-    if other_names and norm in other_names and other_names[norm] != anatomy:
-        return f"names another anatomy (a synonym of {other_names[norm]!r})"
     words = tokens(synonym)
     word_set = set(words)
     side = canonical_side(anatomy) or INHERENT_SIDE.get(anatomy)
@@ -127,6 +121,12 @@ def check_synonym(anatomy: str, synonym: object, other_names: dict[str, str] | N
             return "names both sides in a one-sided anatomy"
         if not word_set & SIDE_WORDS[canonical_side(anatomy)]:
             return f"drops the side ({canonical_side(anatomy)!r} missing)"
+    norm = normalise(synonym)
+    for name in SILVER_BOX_NAMES:
+        if name != anatomy and norm == normalise(name):
+            return f"names another anatomy ({name!r})"
+    if other_names and norm in other_names and other_names[norm] != anatomy:
+        return f"names another anatomy (a synonym of {other_names[norm]!r})"
     for word in words:
         if word in STRUCTURE_TERMS:
             allowed, reason = STRUCTURE_TERMS[word]

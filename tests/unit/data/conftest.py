@@ -22,6 +22,11 @@ def raw_copy(tmp_path):
 
 def make_config(paths, fmt="jpg", mscxr="MS_CXR_Local_Alignment_v1.1.0.json", **kw) -> PrepareConfig:
     kw.setdefault("split_source", "medrpg")
-    return PrepareConfig(mimic_root=str(paths["jpg_root" if fmt == "jpg" else "dcm_root"]), image_format=fmt,
-                         imagenome_root=str(paths["imagenome"]), mscxr=str(paths["mscxr_dir"] / mscxr),
-                         medrpg_split=str(paths["medrpg_split"]), **kw)
+    return PrepareConfig(
+        mimic_root=str(paths["jpg_root" if fmt == "jpg" else "dcm_root"]),
+        image_format=fmt,
+        imagenome_root=str(paths["imagenome"]),
+        mscxr=str(paths["mscxr_dir"] / mscxr),
+        medrpg_split=str(paths["medrpg_split"]),
+        **kw,
+    )

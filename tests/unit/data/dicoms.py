@@ -12,9 +12,17 @@ from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 SOP_CLASS_DX = "1.2.840.10008.5.1.4.1.1.1.1"
 
 
-def make_dicom(arr: np.ndarray, bits_stored: int = 12, photometric: str = "MONOCHROME2", signed: bool = False,
-               window: tuple | None = None, rescale: tuple[float, float] | None = None,
-               voi_lut: tuple[int, int, np.ndarray] | None = None, lut_vr: str = "US", patient_name: str = "Doe^Jane") -> Dataset:
+def make_dicom(
+    arr: np.ndarray,
+    bits_stored: int = 12,
+    photometric: str = "MONOCHROME2",
+    signed: bool = False,
+    window: tuple | None = None,
+    rescale: tuple[float, float] | None = None,
+    voi_lut: tuple[int, int, np.ndarray] | None = None,
+    lut_vr: str = "US",
+    patient_name: str = "Doe^Jane",
+) -> Dataset:
     """A DX dataset with ``arr`` (uint16/int16 ``[Rows, Columns]``) as PixelData, 16 bits allocated."""
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian

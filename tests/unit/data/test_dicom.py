@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGLSLossless
 
@@ -47,8 +46,9 @@ def test_window_is_applied_then_monochrome1_inverted(tmp_path):
     want = _u8(_window_unit(ARR12.astype(float), center, width))
     got2 = load_dicom(write_dicom(tmp_path / "w2.dcm", ARR12, window=(center, width)), "voi").astype(int)
     assert np.abs(got2 - want).max() <= 1
-    got1 = load_dicom(write_dicom(tmp_path / "w1.dcm", ARR12, window=(center, width), photometric="MONOCHROME1"),
-                      "voi").astype(int)
+    got1 = load_dicom(
+        write_dicom(tmp_path / "w1.dcm", ARR12, window=(center, width), photometric="MONOCHROME1"), "voi"
+    ).astype(int)
     assert np.abs(got1 - (255 - want)).max() <= 1
     wrong_order = _u8(_window_unit(4095.0 - ARR12, center, width))  # invert first, then window
     assert np.abs(got1 - wrong_order).max() > 50
@@ -56,25 +56,40 @@ def test_window_is_applied_then_monochrome1_inverted(tmp_path):
 
 def test_multi_valued_window_uses_the_first(tmp_path):
     want = _u8(_window_unit(ARR12.astype(float), 1200.0, 1000.0))
-    got = load_dicom(write_dicom(tmp_path / "m.dcm", ARR12, window=([1200.0, 3000.0], [1000.0, 200.0])), "voi")
+    got = load_dicom(
+        write_dicom(tmp_path / "m.dcm", ARR12, window=([1200.0, 3000.0], [1000.0, 200.0])), "voi"
+    )
     assert np.abs(got.astype(int) - want).max() <= 1
 
 
 def test_rescale_slope_and_intercept_before_the_window(tmp_path):
     slope, intercept, center, width = 2.0, -100.0, 3000.0, 4000.0
-    got = load_dicom(write_dicom(tmp_path / "r.dcm", ARR12, rescale=(slope, intercept), window=(center, width)), "voi")
+    got = load_dicom(
+        write_dicom(tmp_path / "r.dcm", ARR12, rescale=(slope, intercept), window=(center, width)), "voi"
+    )
     want = _u8(_window_unit(ARR12 * slope + intercept, center, width))
     assert np.abs(got.astype(int) - want).max() <= 1
 
 
-@pytest.mark.parametrize("bits, lut_vr, monochrome", [(8, "US", "MONOCHROME2"), (16, "OW", "MONOCHROME2"),
-                                                       (12, "OW", "MONOCHROME1")])
+@pytest.mark.parametrize(
+    "bits, lut_vr, monochrome",
+    [(8, "US", "MONOCHROME2"), (16, "OW", "MONOCHROME2"), (12, "OW", "MONOCHROME1")],
+)
 def test_voi_lut_sequence_wins_over_the_window(tmp_path, bits, lut_vr, monochrome):
     first = 100
     table = ((4095 - np.arange(4096 - first)) // (2 ** (12 - bits) if bits < 12 else 1)).astype(np.uint16)
     table = table * (2 ** (bits - 12)) if bits > 12 else table  # decreasing: shows it was used
-    got = load_dicom(write_dicom(tmp_path / "l.dcm", ARR12, voi_lut=(first, bits, table), lut_vr=lut_vr,
-                                 window=(2000.0, 100.0), photometric=monochrome), "voi")
+    got = load_dicom(
+        write_dicom(
+            tmp_path / "l.dcm",
+            ARR12,
+            voi_lut=(first, bits, table),
+            lut_vr=lut_vr,
+            window=(2000.0, 100.0),
+            photometric=monochrome,
+        ),
+        "voi",
+    )
     idx = np.clip(ARR12.astype(int) - first, 0, len(table) - 1)
     lo, hi = table.min(), table.max()
     want = (table[idx] - lo) / (hi - lo)
@@ -99,8 +114,10 @@ def test_signed_pixels(tmp_path):
 
 def test_rle_compressed_decodes_like_uncompressed(tmp_path):
     for mode in ("voi", "mimic_jpg_equivalent"):
-        np.testing.assert_array_equal(load_dicom(write_dicom(tmp_path / "u.dcm", ARR12), mode),
-                                      load_dicom(write_dicom(tmp_path / "rle.dcm", ARR12, rle=True), mode))
+        np.testing.assert_array_equal(
+            load_dicom(write_dicom(tmp_path / "u.dcm", ARR12), mode),
+            load_dicom(write_dicom(tmp_path / "rle.dcm", ARR12, rle=True), mode),
+        )
 
 
 def test_mimic_jpg_equivalent_by_hand(tmp_path):
@@ -108,7 +125,9 @@ def test_mimic_jpg_equivalent_by_hand(tmp_path):
     # min-max to uint8 (truncating): 0, 63, 127, 255; equalised: 4 distinct values -> 0, 85, 170, 255
     got2 = load_dicom(write_dicom(tmp_path / "h2.dcm", arr), "mimic_jpg_equivalent")
     np.testing.assert_array_equal(got2, [[0, 85], [170, 255]])
-    got1 = load_dicom(write_dicom(tmp_path / "h1.dcm", arr, photometric="MONOCHROME1"), "mimic_jpg_equivalent")
+    got1 = load_dicom(
+        write_dicom(tmp_path / "h1.dcm", arr, photometric="MONOCHROME1"), "mimic_jpg_equivalent"
+    )
     np.testing.assert_array_equal(got1, [[255, 170], [85, 0]])
     # the recipe ignores windows and LUTs
     got_w = load_dicom(write_dicom(tmp_path / "hw.dcm", arr, window=(10.0, 5.0)), "mimic_jpg_equivalent")
@@ -194,3 +213,14 @@ def test_unreadable_and_missing_jpg(tmp_path):
         load_image(tmp_path / "nope.jpg")
     with pytest.raises(ValueError, match="unknown pixel mode 'raw'"):
         load_image(tmp_path / "cut.jpg", pixel_mode="raw")
+
+
+def test_voi_lut_on_signed_pixels_with_a_negative_first_value(tmp_path):
+    arr = RNG.integers(-2048, 2048, size=(8, 9)).astype(np.int16)
+    first = -2048
+    table = np.arange(4096, dtype=np.uint16)  # identity on [-2048, 2047] -> [0, 4095]
+    got = load_dicom(
+        write_dicom(tmp_path / "s.dcm", arr, signed=True, voi_lut=(first, 12, table), lut_vr="OW"),
+        "voi",
+    )
+    np.testing.assert_array_equal(got, _u8((arr.astype(float) + 2048) / 4095))

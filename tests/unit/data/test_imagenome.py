@@ -9,7 +9,13 @@ from collections import Counter
 import pytest
 
 from agpt.anatomy import ANATOMIES
-from agpt.data.imagenome import SceneGraphStore, anatomy_boxes, read_images_to_avoid, read_split_csv, splits_dir
+from agpt.data.imagenome import (
+    SceneGraphStore,
+    anatomy_boxes,
+    read_images_to_avoid,
+    read_split_csv,
+    splits_dir,
+)
 from agpt.data.rejects import RejectLog
 from agpt.errors import DataError
 from tests.unit.data.rawdata import AVOID, IMAGENOME_SPLITS, PATIENTS, write_raw_dataset
@@ -40,7 +46,9 @@ def test_scene_graphs_from_folder_or_zip_give_the_29_anatomies_in_order(tmp_path
     boxes = anatomy_boxes(store.load(p.dicom_id), "g", p.dicom_id, p.width, p.height, counts, RejectLog())
     assert list(boxes) == list(ANATOMIES)
     obj = next(o for o in store.load(p.dicom_id)["objects"] if o["bbox_name"] == "carina")
-    assert boxes["carina"] == tuple(float(obj[k]) for k in ("original_x1", "original_y1", "original_x2", "original_y2"))
+    assert boxes["carina"] == tuple(
+        float(obj[k]) for k in ("original_x1", "original_y1", "original_x2", "original_y2")
+    )
     assert counts == {"kept": 29}
     with pytest.raises(DataError, match="missing scene graph"):
         store.load(PATIENTS[4].dicom_id)
@@ -66,14 +74,17 @@ def _damage_graph(raw_copy, fn):
     return p, path
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("{truncated", "invalid JSON"),
-    (lambda d: json.dumps([d]), "top level is not an object"),
-    (lambda d: json.dumps({**d, "objects": None}), "no 'objects' list"),
-    (lambda d: json.dumps({**d, "objects": [{"bbox_name": "trachea", "original_x1": 1}]}), "bad object"),
-    (lambda d: json.dumps({**d, "objects": d["objects"] + d["objects"][:1]}), "duplicate bbox_name"),
-    (lambda d: json.dumps({**d, "image_id": "something-else"}), "image_id"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("{truncated", "invalid JSON"),
+        (lambda d: json.dumps([d]), "top level is not an object"),
+        (lambda d: json.dumps({**d, "objects": None}), "no 'objects' list"),
+        (lambda d: json.dumps({**d, "objects": [{"bbox_name": "trachea", "original_x1": 1}]}), "bad object"),
+        (lambda d: json.dumps({**d, "objects": d["objects"] + d["objects"][:1]}), "duplicate bbox_name"),
+        (lambda d: json.dumps({**d, "image_id": "something-else"}), "image_id"),
+    ],
+)
 def test_malformed_scene_graphs_raise_naming_the_file(raw_copy, damage, message):
     p, path = _damage_graph(raw_copy, damage)
     store = SceneGraphStore(raw_copy["imagenome"])
@@ -85,7 +96,9 @@ def test_malformed_scene_graphs_raise_naming_the_file(raw_copy, damage, message)
 
 def test_no_scene_graphs_at_all(raw_copy):
     shutil.rmtree(raw_copy["imagenome"] / "silver_dataset" / "scene_graph")
-    with pytest.raises(DataError, match="no silver_dataset/scene_graph/ folder or silver_dataset/scene_graph.zip"):
+    with pytest.raises(
+        DataError, match="no silver_dataset/scene_graph/ folder or silver_dataset/scene_graph.zip"
+    ):
         SceneGraphStore(raw_copy["imagenome"])
 
 

@@ -17,7 +17,9 @@ from tests.unit.data.rawdata import MEDRPG_SPLIT, PHRASES, phrase_anno_ids
 SHARED = Path(os.environ.get("AGPT_MEDRPG_SPLIT", default_medrpg_split()))
 
 
-@pytest.mark.skipif(not SHARED.is_file(), reason="the project's shared MedRPG split-ids file is not checked out here")
+@pytest.mark.skipif(
+    not SHARED.is_file(), reason="the project's shared MedRPG split-ids file is not checked out here"
+)
 def test_the_shared_split_file_has_the_documented_counts():
     assert b"\r\n" in SHARED.read_bytes()[:400]  # CRLF
     pairs = read_medrpg_split(SHARED)
@@ -63,13 +65,19 @@ def _edit_split_file(raw, tmp_path, fn) -> Path:
 
 def test_json_join_verifies_category_and_dicom(raw, tmp_path):
     path = raw["mscxr_dir"] / "MS_CXR_Local_Alignment_v1.1.0.json"
-    bad = _edit_split_file(raw, tmp_path, lambda ls: [ls[0], ls[1].replace("Pneumothorax", "Pneumonia"), *ls[2:]])
+    bad = _edit_split_file(
+        raw, tmp_path, lambda ls: [ls[0], ls[1].replace("Pneumothorax", "Pneumonia"), *ls[2:]]
+    )
     with pytest.raises(DataError, match=r"row 2.*anno_id 100 is .*Pneumothorax.*Pneumonia"):
         assign_splits(read_mscxr(path), "medrpg", path, bad)
-    multi = _edit_split_file(raw, tmp_path, lambda ls: [ls[0], ls[1].replace("train,100,", "train,101,"), *ls[2:]])
+    multi = _edit_split_file(
+        raw, tmp_path, lambda ls: [ls[0], ls[1].replace("train,100,", "train,101,"), *ls[2:]]
+    )
     with pytest.raises(DataError, match="anno_id 101 is .*Atelectasis"):
         assign_splits(read_mscxr(path), "medrpg", path, multi)
-    unknown = _edit_split_file(raw, tmp_path, lambda ls: [ls[0], ls[1].replace("train,100,", "train,5000,"), *ls[2:]])
+    unknown = _edit_split_file(
+        raw, tmp_path, lambda ls: [ls[0], ls[1].replace("train,100,", "train,5000,"), *ls[2:]]
+    )
     with pytest.raises(DataError, match="anno_id 5000 is not an annotation id"):
         assign_splits(read_mscxr(path), "medrpg", path, unknown)
 

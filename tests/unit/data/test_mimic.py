@@ -16,19 +16,27 @@ def test_build_and_parse_round_trip():
     rel = image_relpath("p18888802", "s58888802", DICOM, "jpg")
     assert rel == f"files/p18/p18888802/s58888802/{DICOM}.jpg"
     parsed = parse_image_path(rel)
-    assert (parsed.subject_id, parsed.study_id, parsed.dicom_id, parsed.ext) == ("18888802", "58888802", DICOM, ".jpg")
+    assert (parsed.subject_id, parsed.study_id, parsed.dicom_id, parsed.ext) == (
+        "18888802",
+        "58888802",
+        DICOM,
+        ".jpg",
+    )
     assert str(parsed.with_ext("dcm")) == rel[:-4] + ".dcm"
 
 
-@pytest.mark.parametrize("rel", [
-    f"files/p19/p18888802/s58888802/{DICOM}.jpg",  # wrong group folder
-    f"files/p18/p18888802/58888802/{DICOM}.jpg",  # no s prefix
-    f"files/p18/p18888802/s58888802/{DICOM}.gif",  # unknown extension
-    f"files/p18/p18888802/s58888802/{DICOM}",  # no extension
-    f"files/p18/p18888802/s58888802/../{DICOM}.jpg",
-    f"/files/p18/p18888802/s58888802/{DICOM}.jpg",
-    "files/p18/p18888802/s58888802/NOT-A-DICOM-ID.jpg",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        f"files/p19/p18888802/s58888802/{DICOM}.jpg",  # wrong group folder
+        f"files/p18/p18888802/58888802/{DICOM}.jpg",  # no s prefix
+        f"files/p18/p18888802/s58888802/{DICOM}.gif",  # unknown extension
+        f"files/p18/p18888802/s58888802/{DICOM}",  # no extension
+        f"files/p18/p18888802/s58888802/../{DICOM}.jpg",
+        f"/files/p18/p18888802/s58888802/{DICOM}.jpg",
+        "files/p18/p18888802/s58888802/NOT-A-DICOM-ID.jpg",
+    ],
+)
 def test_parse_refuses_malformed_paths(rel):
     with pytest.raises(ValueError):
         parse_image_path(rel)
@@ -57,6 +65,8 @@ def test_metadata_errors(tmp_path):
     (tmp_path / "m.csv").write_text(f"dicom_id,subject_id,study_id,ViewPosition,Rows\n{DICOM},1,5,PA,10\n")
     with pytest.raises(DataError, match=r"missing required column\(s\) \['Columns'\]"):
         read_metadata(tmp_path / "m.csv")
-    (tmp_path / "n.csv").write_text(f"dicom_id,subject_id,study_id,ViewPosition,Rows,Columns\n{DICOM},1,5,PA,10,x\n")
+    (tmp_path / "n.csv").write_text(
+        f"dicom_id,subject_id,study_id,ViewPosition,Rows,Columns\n{DICOM},1,5,PA,10,x\n"
+    )
     with pytest.raises(DataError, match="n.csv, row 2: Rows/Columns not integers"):
         read_metadata(tmp_path / "n.csv")

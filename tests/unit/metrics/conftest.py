@@ -1,21 +1,7 @@
-"""Fixtures for the metric tests: writing small gold/prediction CSVs."""
-
-import csv
-from pathlib import Path
+"""Fixtures for the metric tests."""
 
 import pytest
-
-GOLD_HEADER = ["dicom_id", "category_name", "label_text", "path", "x", "y", "w", "h",
-               "image_width", "image_height", "split"]
-PRED_HEADER = ["dicom_id", "label_text", "x", "y", "w", "h", "score"]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from metrics_csv import GOLD_HEADER, PRED_HEADER, write_csv
 
 
 @pytest.fixture
@@ -28,14 +14,22 @@ def small_pair(tmp_path):
       img1 "heart": gold (20,20,40,40), prediction (40,20,40,40): IoU 800/2400 = 1/3
       img2 "right lung": gold (5,5,20,20), no prediction -> IoU 0, missing
     """
-    gold = write_csv(tmp_path / "gold.csv", GOLD_HEADER, [
-        ["img1", "Edema", 'Left, "basal" opacity', "files/img1.jpg", 0, 0, 10, 10, 100, 100, "test"],
-        ["img1", "Edema", 'Left, "basal" opacity', "files/img1.jpg", 10, 0, 10, 10, 100, 100, "test"],
-        ["img1", "Cardiomegaly", "heart", "files/img1.jpg", 20, 20, 40, 40, 100, 100, "test"],
-        ["img2", "Pneumonia", "right lung", "files/img2.jpg", 5, 5, 20, 20, 50, 60, "test"],
-    ])
-    pred = write_csv(tmp_path / "pred.csv", PRED_HEADER, [
-        ["img1", 'Left, "basal" opacity', -5, 0, 15, 10, 0.9],
-        ["img1", "heart", 40, 20, 40, 40, 0.8],
-    ])
+    gold = write_csv(
+        tmp_path / "gold.csv",
+        GOLD_HEADER,
+        [
+            ["img1", "Edema", 'Left, "basal" opacity', "files/img1.jpg", 0, 0, 10, 10, 100, 100, "test"],
+            ["img1", "Edema", 'Left, "basal" opacity', "files/img1.jpg", 10, 0, 10, 10, 100, 100, "test"],
+            ["img1", "Cardiomegaly", "heart", "files/img1.jpg", 20, 20, 40, 40, 100, 100, "test"],
+            ["img2", "Pneumonia", "right lung", "files/img2.jpg", 5, 5, 20, 20, 50, 60, "test"],
+        ],
+    )
+    pred = write_csv(
+        tmp_path / "pred.csv",
+        PRED_HEADER,
+        [
+            ["img1", 'Left, "basal" opacity', -5, 0, 15, 10, 0.9],
+            ["img1", "heart", 40, 20, 40, 40, 0.8],
+        ],
+    )
     return gold, pred

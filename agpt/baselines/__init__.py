@@ -1,0 +1,1 @@
+"""Non-learned baselines (location priors, anatomy lookup) and the published MS-CXR results."""

@@ -1,0 +1,1 @@
+"""Collected results tables, figures and the self-contained HTML ablation report."""
