@@ -210,3 +210,36 @@ def test_pretrain_warns_about_patients_shared_with_the_test_split(prepared_data,
                  str(cache), "--out", str(tmp_path / "run"), "--epochs", "1", "--max-steps-per-epoch", "1",
                  "--no-progress", "--device", "cpu"]) == 0
     assert "1 pre-training patient(s) also appear in" in capsys.readouterr().err
+
+
+def test_cli_resume_after_a_kill_equals_the_uninterrupted_run(prepared_data, pretrained, tmp_path):
+    import argparse
+
+    from safetensors.torch import load_file
+
+    from agpt.commands import finetune as finetune_command
+    from agpt.engine.runs import run_finetune
+
+    def args_for(out, resume=False):
+        parser = argparse.ArgumentParser()
+        finetune_command.add_arguments(parser)
+        argv = ["--model", "transvg", *common(prepared_data, out), "--epochs", "2", "--max-steps-per-epoch", "2",
+                "--init", str(pretrained / "checkpoint"), "--mode", "lora", "--seed", "4"]
+        return parser.parse_args(argv + (["--resume"] if resume else []))
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch):
+        raise Killed
+
+    assert run_finetune(args_for(tmp_path / "full")) == 0
+    with pytest.raises(Killed):
+        run_finetune(args_for(tmp_path / "cut"), on_epoch_end=kill)
+    assert not (tmp_path / "cut" / "done.json").exists()
+    assert run_finetune(args_for(tmp_path / "cut", resume=True)) == 0
+    for name in ("last", "checkpoint"):
+        a = load_file(str(tmp_path / "full" / name / "model.safetensors"))
+        b = load_file(str(tmp_path / "cut" / name / "model.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert read_log(tmp_path / "full")[-1]["train_loss"] == read_log(tmp_path / "cut")[-1]["train_loss"]
