@@ -63,7 +63,8 @@ def measure_step(model_name: str, preset: str, setting: str, steps: int, warmup:
     rng = np.random.default_rng(0)
     if setting == "finetune":
         n_images, per_image = train.batch_size, 1
-        phrases = ["small left pleural effusion", "right lower lobe opacity", "cardiomegaly", "left apical pneumothorax"]
+        phrases = ["small left pleural effusion", "right lower lobe opacity", "cardiomegaly",
+                   "left apical pneumothorax"]
     else:
         n_images, per_image = train.images_per_batch, train.anatomies_per_image or len(ANATOMIES)
         phrases = list(ANATOMIES)
@@ -190,7 +191,8 @@ def print_table(rows: list[dict]) -> None:
         for r in steps:
             print(f"{r['model']:8} {r['preset']:6} {r['setting']:8} {r['device']:4} {r['images']:>4} {r['phrases']:>4} "
                   f"{r['image_size']:>4} {r['params_m']:>7} {r['s_per_step']:>7} {r['cpu_s_per_step']:>7} "
-                  f"{r['phrases_per_s']:>7} {r['peak_rss_mb']:>7.0f} {r['load_avg_1min']:>5}" + (f"  GPU {r['peak_gpu_mb']:.0f} MB" if 'peak_gpu_mb' in r else ""))
+                  f"{r['phrases_per_s']:>7} {r['peak_rss_mb']:>7.0f} {r['load_avg_1min']:>5}"
+                  + (f"  GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""))
     for r in rows:
         if "error" in r:
             print("error:", r)

@@ -109,7 +109,7 @@ class TrainConfig:
 PRESET_TRAIN_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("tiny", "pretrain"): {"epochs": 2, "images_per_batch": 2, "augment_geometric": False},
     ("tiny", "finetune"): {"epochs": 2, "batch_size": 4},
-    ("small", "pretrain"): {"epochs": 1, "images_per_batch": 8, "anatomies_per_image": 8, "augment_geometric": False},
+    ("small", "pretrain"): {"epochs": 2, "images_per_batch": 8, "augment_geometric": False},
     ("small", "finetune"): {"epochs": 3, "batch_size": 8},
     ("paper", "pretrain"): {"epochs": 40, "images_per_batch": 8, "lr": 1e-4, "lr_text": 1e-5, "lr_visual": 1e-5,
                             "augment_geometric": False},

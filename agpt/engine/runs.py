@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,21 @@ def _validator(dataset, cache, device, train: TrainConfig, phrases_per_item: int
     return validate
 
 
+def warn(message: str) -> None:
+    print(f"agpt: warning: {message}", file=sys.stderr)
+
+
+def warn_patient_overlap(prepared: Path, images) -> None:
+    """Warn when pre-training images share patients with the MS-CXR test split (a leak, unless intended)."""
+    from agpt.data.prepared import read_prepared_mscxr
+
+    test_subjects = {s.subject_id for s in read_prepared_mscxr(prepared, "test") if s.subject_id}
+    shared = {im.subject_id for im in images if im.subject_id in test_subjects}
+    if shared:
+        warn(f"{len(shared)} pre-training patient(s) also appear in {prepared}/mscxr_test.csv "
+             "(was it prepared with --leakage-guard none?)")
+
+
 def _report(out: Path, result, setting: str) -> int:
     print(json.dumps({"setting": setting, "out": str(out), "best_epoch": result.best_epoch,
                       "best_val_miou": result.best_val_miou, "checkpoint": str(out / "checkpoint")}))
@@ -114,6 +130,7 @@ def run_pretrain(args: argparse.Namespace, on_epoch_end=None) -> int:
         raise AgptError(f"{args.prepared}: anatomy_train.csv has no images")
     if not val_images:
         raise AgptError(f"{args.prepared}: anatomy_val.csv has no images (needed for model selection)")
+    warn_patient_overlap(args.prepared, train_images + val_images)
     train_set = AnatomyDataset(train_images, cache, synonym_sampler(train), train.anatomies_per_image,
                                _augment(train), train.seed)
     val_set = AnatomyDataset(val_images, cache, None, 0, None, train.seed)
@@ -171,6 +188,9 @@ def run_finetune(args: argparse.Namespace, on_epoch_end=None) -> int:
     if init is not None:
         load_weights(model, init[0])
         init_hash = str(init[1].get("data_manifest_hash", ""))
+        if init_hash and init_hash != _prepared_hash(args.prepared):
+            warn(f"--init {init[0]} was trained on another prepared directory (manifest {init_hash[:12]}); "
+                 "make sure its pre-training data excluded this MS-CXR split's patients")
     save_model = None
     if train.finetune_mode == "lora":
         model = loading.apply_lora(model, train)

@@ -79,4 +79,4 @@ def progress_bar(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, file=sys.stderr, disable=not (enabled and sys.stderr.isatty()),
-                dynamic_ncols=True, leave=False)
+                leave=False)

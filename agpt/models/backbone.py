@@ -51,12 +51,12 @@ def resnet_config(cfg: ModelConfig) -> ResNetConfig:
     """The transformers ResNetConfig for ``cfg`` (1 input channel, widths scaled by backbone_width)."""
     bottleneck = cfg.backbone_depth >= 50
     base = [256, 512, 1024, 2048] if bottleneck else [64, 128, 256, 512]
-    widths = [max(8, int(round(w * cfg.backbone_width))) for w in base]
+    widths = [max(8, round(w * cfg.backbone_width)) for w in base]
     # Stages after the one we read would be computed and never used: build only up to it.
     n_stages = int(cfg.backbone_stage[-1])
     return ResNetConfig(
         num_channels=1,
-        embedding_size=max(8, int(round(64 * cfg.backbone_width))),
+        embedding_size=max(8, round(64 * cfg.backbone_width)),
         hidden_sizes=widths[:n_stages],
         depths=_DEPTHS[cfg.backbone_depth][:n_stages],
         layer_type="bottleneck" if bottleneck else "basic",

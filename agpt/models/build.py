@@ -10,7 +10,7 @@ from agpt.models.grounding import GroundingModel
 
 def _check(cfg: ModelConfig) -> None:
     if not isinstance(cfg, ModelConfig):
-        raise ValueError(f"expected a ModelConfig, got {type(cfg).__name__}")
+        raise TypeError(f"expected a ModelConfig, got {type(cfg).__name__}")
     if cfg.name not in MODEL_NAMES:
         raise ValueError(f"unknown model {cfg.name!r}; choose one of {list(MODEL_NAMES)}")
 

@@ -233,27 +233,27 @@ class ModelConfig:
 
 
 _PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(
-        image_size=64, backbone_depth=18, backbone_width=0.5, backbone_stage="stage3",
-        hidden_dim=32, num_heads=4, ffn_dim=64, dropout=0.0,
-        encoder_layers=2, fusion_layers=2, decoder_layers=2,
-        text_encoder="scratch", text_layers=2, text_hidden_dim=32, max_query_len=20,
-    ),
-    "small": dict(
-        image_size=128, backbone_depth=18, backbone_width=0.5, backbone_stage="stage4",
-        hidden_dim=128, num_heads=4, ffn_dim=256, dropout=0.1,
-        encoder_layers=2, fusion_layers=2, decoder_layers=2,
-        text_encoder="minilm", text_layers=2, freeze_text_embeddings=True, max_query_len=24,
-    ),
-    "paper": dict(
-        image_size=640, backbone_depth=50, backbone_width=1.0, backbone_stage="stage4",
-        hidden_dim=256, num_heads=8, ffn_dim=2048, dropout=0.1,
-        encoder_layers=6, fusion_layers=6, decoder_layers=6,
-        text_encoder="minilm", text_layers=None, max_query_len=20,
-    ),
+    "tiny": {
+        "image_size": 64, "backbone_depth": 18, "backbone_width": 0.5, "backbone_stage": "stage3",
+        "hidden_dim": 32, "num_heads": 4, "ffn_dim": 64, "dropout": 0.0,
+        "encoder_layers": 2, "fusion_layers": 2, "decoder_layers": 2,
+        "text_encoder": "scratch", "text_layers": 2, "text_hidden_dim": 32, "max_query_len": 20,
+    },
+    "small": {
+        "image_size": 128, "backbone_depth": 18, "backbone_width": 0.5, "backbone_stage": "stage4",
+        "hidden_dim": 128, "num_heads": 4, "ffn_dim": 256, "dropout": 0.1,
+        "encoder_layers": 2, "fusion_layers": 2, "decoder_layers": 2,
+        "text_encoder": "minilm", "text_layers": 2, "freeze_text_embeddings": True, "max_query_len": 24,
+    },
+    "paper": {
+        "image_size": 640, "backbone_depth": 50, "backbone_width": 1.0, "backbone_stage": "stage4",
+        "hidden_dim": 256, "num_heads": 8, "ffn_dim": 2048, "dropout": 0.1,
+        "encoder_layers": 6, "fusion_layers": 6, "decoder_layers": 6,
+        "text_encoder": "minilm", "text_layers": None, "max_query_len": 20,
+    },
 }
 # MDETR's published loss and matcher weights (models.md §3).
-_MDETR_LOSS: dict[str, Any] = dict(l1_weight=5.0, giou_weight=2.0, ce_weight=1.0, align_weight=1.0, eos_coef=0.1)
+_MDETR_LOSS: dict[str, Any] = {"l1_weight": 5.0, "giou_weight": 2.0, "ce_weight": 1.0, "align_weight": 1.0, "eos_coef": 0.1}
 _MDETR_PRESET_CHANGES: dict[str, dict[str, Any]] = {
-    "paper": dict(backbone_depth=101, max_query_len=255, num_queries=1),
+    "paper": {"backbone_depth": 101, "max_query_len": 255, "num_queries": 1},
 }

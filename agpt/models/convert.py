@@ -71,7 +71,7 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, Tenso
         raise AgptError(f"{path}: checkpoint file does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the user's file
+    except Exception as exc:
         raise AgptError(f"{path}: cannot read as a weights-only torch checkpoint ({exc})") from exc
     if key is not None:
         if not isinstance(obj, dict) or key not in obj:
@@ -114,9 +114,8 @@ def layer_items(key: str, value: Tensor, src: str, dst: str, names: dict[str, st
         return [(f"{prefix}{attn}.{p}_proj.{kind}", t) for p, t in zip("qkv", (q, k, v))]
     if a := re.fullmatch(r"(self_attn|cross_attn_image)\.out_proj\.(weight|bias)", rest):
         return [(f"{prefix}{_ATTENTION[a[1]]}.o_proj.{a[2]}", value)]
-    if a := re.fullmatch(r"(\w+)\.(weight|bias)", rest):
-        if a[1] in names:
-            return [(f"{prefix}{names[a[1]]}.{a[2]}", value)]
+    if (a := re.fullmatch(r"(\w+)\.(weight|bias)", rest)) and a[1] in names:
+        return [(f"{prefix}{names[a[1]]}.{a[2]}", value)]
     return []
 
 

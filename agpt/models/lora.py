@@ -90,14 +90,16 @@ def lora_target_names(model: GroundingModel, settings: LoraSettings) -> list[str
             raise ValueError(f"no default LoRA targets for text encoder type {model_type!r}; known: "
                              f"{sorted(TEXT_TARGETS)}; set LoraSettings.text_targets")
         text_targets = TEXT_TARGETS[model_type]
+    def matches(name: str, suffixes: tuple[str, ...]) -> bool:
+        return any(name == t or name.endswith("." + t) for t in suffixes)
+
     names = []
     for name, module in model.named_modules():
-        if name.startswith("text_encoder.") and isinstance(module, nn.Linear) and name.endswith(text_targets):
-            names.append(name)
-        elif name.startswith("visual_encoder.") and isinstance(module, nn.Linear) and name.endswith(settings.visual_targets):
-            names.append(name)
-        elif (settings.backbone == "lora" and name.startswith("visual.backbone.")
-              and isinstance(module, nn.Conv2d)):
+        is_linear, is_conv = isinstance(module, nn.Linear), isinstance(module, nn.Conv2d)
+        text = name.startswith("text_encoder.") and is_linear and matches(name, text_targets)
+        visual = name.startswith("visual_encoder.") and is_linear and matches(name, settings.visual_targets)
+        backbone = settings.backbone == "lora" and name.startswith("visual.backbone.") and is_conv
+        if text or visual or backbone:
             names.append(name)
     if not any(n.startswith("text_encoder.") for n in names):
         raise ValueError(f"LoRA text targets {list(text_targets)} match no layer of the text encoder")

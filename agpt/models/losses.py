@@ -27,6 +27,11 @@ def check_targets(target_boxes: Tensor, n: int) -> None:
         raise ValueError(f"target_boxes must be [{n}, 4] normalised cxcywh, got {tuple(target_boxes.shape)}")
 
 
+def full_precision(device: torch.device):
+    """Losses are computed in float32 even when the engine runs the forward pass under autocast."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def _logged(total: Tensor, terms: dict[str, Tensor]) -> dict:
     out: dict = {"loss": total}
     out.update({k: float(v.detach()) for k, v in terms.items()})
@@ -45,10 +50,12 @@ class BoxCriterion(nn.Module):
 
     def forward(self, out: GroundingOutput, target_boxes: Tensor, text: dict | None = None) -> dict:
         """Returns ``{"loss": Tensor (weighted total), "l1": float, "giou": float}``."""
-        target_boxes = target_boxes.to(out.pred_boxes.device, out.pred_boxes.dtype)
-        check_targets(target_boxes, out.pred_boxes.shape[0])
-        terms = box_losses(out.pred_boxes, target_boxes, max(1, target_boxes.shape[0]))
-        total = sum(self.weight_dict[k] * v for k, v in terms.items())
+        pred = out.pred_boxes.float()
+        target_boxes = target_boxes.to(pred.device, torch.float32)
+        check_targets(target_boxes, pred.shape[0])
+        with full_precision(pred.device):
+            terms = box_losses(pred, target_boxes, max(1, target_boxes.shape[0]))
+            total = sum(self.weight_dict[k] * v for k, v in terms.items())
         return _logged(total, terms)
 
 
@@ -105,7 +112,7 @@ class MDETRCriterion(nn.Module):
     def align_loss(self, proj_queries: Tensor, proj_tokens: Tensor, matched: Tensor, token_map: Tensor,
                    text_mask: Tensor, num_boxes: float) -> Tensor:
         """Symmetric box-to-token and token-to-box contrastive alignment (MDETR's ``loss_contrastive_align``)."""
-        b, q, _ = proj_queries.shape
+        b, _q, _ = proj_queries.shape
         logits = proj_queries @ proj_tokens.transpose(1, 2) / self.temperature  # [B, Q, L]
         positive = torch.zeros_like(logits, dtype=torch.bool)
         positive[torch.arange(b, device=logits.device), matched] = token_map
@@ -135,12 +142,21 @@ class MDETRCriterion(nn.Module):
         layers = [(out.logits, out.query_boxes, out.proj_queries)]
         if self.aux_loss:
             layers += [(a["logits"], a["query_boxes"], a.get("proj_queries")) for a in out.aux_outputs]
+        with full_precision(device):
+            return self._total(layers, out.proj_tokens, target_boxes.float(), positive_map, token_map, text_mask)
+
+    def _total(self, layers: list, proj_tokens: Tensor | None, target_boxes: Tensor, positive_map: Tensor,
+               token_map: Tensor, text_mask: Tensor) -> dict:
+        def f32(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.float()
+
+        device = target_boxes.device
         total = torch.zeros((), device=device)
         last_terms: dict[str, Tensor] = {}
         aux_total = torch.zeros((), device=device)
         for i, (logits, boxes, proj_queries) in enumerate(layers):
-            terms = self.layer_losses(logits, boxes, proj_queries, out.proj_tokens, target_boxes, positive_map,
-                                      token_map, text_mask)
+            terms = self.layer_losses(f32(logits), f32(boxes), f32(proj_queries), f32(proj_tokens), target_boxes,
+                                      positive_map, token_map, text_mask)
             weighted = sum(self.weight_dict[k] * v for k, v in terms.items())
             total = total + weighted
             if i == 0:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from agpt.models.attention import MLP, TransformerDecoder, TransformerEncoder, xavier_init_
 from agpt.models.backbone import VisualFeatures
 from agpt.models.config import MDETR_MAX_TEXT_LEN, ModelConfig
-from agpt.models.grounding import GroundingModel
+from agpt.models.grounding import GroundingModel, float32_head
 from agpt.models.outputs import GroundingOutput
 from agpt.models.text_encoder import encode_unique, tokenize_phrases
 
@@ -97,8 +97,8 @@ class MDETR(GroundingModel):
 
     def heads(self, hs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Decoder states ``[..., Q, d]`` -> (logits ``[..., Q, 256]``, boxes ``[..., Q, 4]``, align ``[..., Q, 64]``)."""
-        return (self.class_embed(hs), self.bbox_embed(hs).sigmoid(),
-                F.normalize(self.contrastive_align_projection_image(hs), p=2, dim=-1))
+        return (float32_head(self.class_embed, hs), float32_head(self.bbox_embed, hs).sigmoid(),
+                F.normalize(float32_head(self.contrastive_align_projection_image, hs), p=2, dim=-1))
 
     def forward(self, images: Tensor, text: dict[str, Tensor], image_index: Tensor | None = None) -> GroundingOutput:
         """``images [B_img, 1, S, S]``, ``text`` from :meth:`tokenize` (B phrases), ``image_index [B]``."""
@@ -118,7 +118,7 @@ class MDETR(GroundingModel):
         query_pos = self.query_embed.weight[None].expand(n, -1, -1)
         hs = self.decoder(torch.zeros_like(query_pos), memory, query_pos, joint_pos, padding)  # [layers, B, Q, d]
         logits, boxes, proj_queries = self.heads(hs)
-        proj_tokens = F.normalize(self.contrastive_align_projection_text(memory[:, n_visual:]), p=2, dim=-1)
+        proj_tokens = F.normalize(float32_head(self.contrastive_align_projection_text, memory[:, n_visual:]), p=2, dim=-1)
         scores_all = 1 - logits[-1].softmax(-1)[..., -1]
         scores, best = scores_all.max(dim=1)
         rows = torch.arange(n, device=src.device)

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from agpt.boxes import box_cxcywh_to_xyxy, paired_iou
 from agpt.models.config import ModelConfig
-from agpt.models.losses import BoxCriterion, _logged
+from agpt.models.losses import BoxCriterion, _logged, full_precision
 from agpt.models.outputs import GroundingOutput
 from agpt.models.transvg import TransVG
 
@@ -108,6 +108,15 @@ class MedRPGCriterion(nn.Module):
             raise ValueError(f"progress fraction must be in [0, 1], got {fraction}")
         self.progress = float(fraction)
 
+    def get_extra_state(self) -> dict:
+        """Saved in ``state_dict()``: the ramp position and the negative-box generator, so a resumed
+        run draws the same negatives as an uninterrupted one."""
+        return {"progress": self.progress, "generator": self.generator.get_state()}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.progress = float(state["progress"])
+        self.generator.set_state(state["generator"])
+
     @property
     def taco_weight(self) -> float:
         return self.cfg.taco_weight * self.progress ** self.cfg.taco_power
@@ -120,8 +129,9 @@ class MedRPGCriterion(nn.Module):
         target = target_boxes.to(out.pred_boxes.device, out.pred_boxes.dtype)
         negatives = sample_negative_boxes(target, self.cfg.taco_negatives, self.cfg.taco_max_iou,
                                           self.cfg.taco_size_jitter, self.generator)
-        taco = taco_loss(out.fusion_tokens, out.fusion_attention, out.text_len, out.feature_hw, target, negatives,
-                         self.cfg.taco_temperature)
+        with full_precision(target.device):
+            taco = taco_loss(out.fusion_tokens.float(), out.fusion_attention.float(), out.text_len, out.feature_hw,
+                             target.float(), negatives.float(), self.cfg.taco_temperature)
         total = boxes["loss"] + self.taco_weight * taco
         logged = _logged(total, {"taco": taco})
         logged.update({"l1": boxes["l1"], "giou": boxes["giou"], "taco_weight": self.taco_weight})

@@ -161,7 +161,11 @@ class TextEncoder(nn.Module):
             self.model = BertModel(bert_cfg, add_pooling_layer=False)
         else:
             folder = resolve_text_folder(cfg.text_encoder)
-            model_cfg = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+            try:
+                model_cfg = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise AgptError(f"{folder}: not a model architecture transformers knows ({str(exc).splitlines()[0]}); "
+                                "models that need their authors' code (trust_remote_code) are never run") from exc
             if cfg.text_layers is not None:
                 total = int(model_cfg.num_hidden_layers)
                 if cfg.text_layers > total:

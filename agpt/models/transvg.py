@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from agpt.models.attention import MLP, TransformerEncoder, xavier_init_
 from agpt.models.backbone import VisualFeatures
 from agpt.models.config import ModelConfig
-from agpt.models.grounding import GroundingModel
+from agpt.models.grounding import GroundingModel, float32_head
 from agpt.models.outputs import GroundingOutput
 from agpt.models.text_encoder import encode_unique
 
@@ -82,7 +82,7 @@ class TransVG(GroundingModel):
             torch.zeros(n, visual.shape[1], dtype=torch.bool, device=images.device),
         ], dim=1)
         fused, attention = self.fusion(sequence, pos, padding, last_weights=self.return_fusion)
-        boxes = self.bbox_embed(fused[:, 0]).sigmoid()
+        boxes = float32_head(self.bbox_embed, fused[:, 0]).sigmoid()
         out = GroundingOutput(pred_boxes=boxes, scores=torch.ones(n, device=boxes.device, dtype=boxes.dtype),
                               text_len=length, feature_hw=hw)
         if self.return_fusion:

@@ -74,3 +74,14 @@ def prepared_data(tmp_path_factory):
     cache = root / "cache"
     build_cache(prepared, image_root, CANVAS, cache, workers=1)
     return prepared, cache, image_root
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine run fastest on one thread (docs/engine.md); restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -173,3 +173,73 @@ def test_other_models_pretrain_finetune_evaluate_ground(model, prepared_data, tm
                  "--phrase", "left lung", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == model and result["setting"] == "pretrain" and 0 <= result["score"] <= 1
+
+
+def test_ground_a_phantom_dicom_and_its_jpg(finetuned, tmp_path, capsys):
+    assert main(["phantom", "--out", str(tmp_path / "ph"), "--seed", "1", "--n-pretrain", "1",
+                 "--n-mscxr-images", "3"]) == 0
+    dcm = sorted((tmp_path / "ph" / "mimic-cxr" / "files").rglob("*.dcm"))[0]
+    jpg = next((tmp_path / "ph" / "mimic-cxr-jpg" / "files").rglob(dcm.stem + ".jpg"))
+    capsys.readouterr()
+    boxes = []
+    for image in (dcm, jpg):
+        assert main(["ground", "--checkpoint", str(finetuned), "--image", str(image), "--phrase",
+                     "small right pleural effusion", "--out", str(tmp_path / f"{image.suffix[1:]}.png"),
+                     "--device", "cpu"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert 0 <= r["x"] and r["x"] + r["w"] <= r["width"] + 1e-6 and r["y"] + r["h"] <= r["height"] + 1e-6
+        boxes.append((np.array([r[k] for k in "xywh"]), r["width"]))
+    # The DICOM (mimic_jpg_equivalent pixels) and its JPG give (nearly) the same box.
+    np.testing.assert_allclose(boxes[0][0], boxes[1][0], atol=0.02 * boxes[0][1])
+
+
+def test_pretrain_warns_about_patients_shared_with_the_test_split(prepared_data, tmp_path, capsys):
+    import shutil
+
+    prepared, cache, _ = prepared_data
+    leaky = tmp_path / "prepared"
+    shutil.copytree(prepared, leaky)
+    test_subject = read_prepared_mscxr(prepared, "test")[0].subject_id
+    lines = (leaky / "anatomy_train.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    col = header.index("subject_id")
+    row = lines[1].split(",")
+    row[col] = test_subject
+    (leaky / "anatomy_train.csv").write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    assert main(["pretrain", "--model", "transvg", "--preset", "tiny", "--prepared", str(leaky), "--cache",
+                 str(cache), "--out", str(tmp_path / "run"), "--epochs", "1", "--max-steps-per-epoch", "1",
+                 "--no-progress", "--device", "cpu"]) == 0
+    assert "1 pre-training patient(s) also appear in" in capsys.readouterr().err
+
+
+def test_cli_resume_after_a_kill_equals_the_uninterrupted_run(prepared_data, pretrained, tmp_path):
+    import argparse
+
+    from safetensors.torch import load_file
+
+    from agpt.commands import finetune as finetune_command
+    from agpt.engine.runs import run_finetune
+
+    def args_for(out, resume=False):
+        parser = argparse.ArgumentParser()
+        finetune_command.add_arguments(parser)
+        argv = ["--model", "transvg", *common(prepared_data, out), "--epochs", "2", "--max-steps-per-epoch", "2",
+                "--init", str(pretrained / "checkpoint"), "--mode", "lora", "--seed", "4"]
+        return parser.parse_args(argv + (["--resume"] if resume else []))
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch):
+        raise Killed
+
+    assert run_finetune(args_for(tmp_path / "full")) == 0
+    with pytest.raises(Killed):
+        run_finetune(args_for(tmp_path / "cut"), on_epoch_end=kill)
+    assert not (tmp_path / "cut" / "done.json").exists()
+    assert run_finetune(args_for(tmp_path / "cut", resume=True)) == 0
+    for name in ("last", "checkpoint"):
+        a = load_file(str(tmp_path / "full" / name / "model.safetensors"))
+        b = load_file(str(tmp_path / "cut" / name / "model.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert read_log(tmp_path / "full")[-1]["train_loss"] == read_log(tmp_path / "cut")[-1]["train_loss"]

@@ -49,13 +49,13 @@ def test_overrides_and_unknown_names():
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(hidden_dim=30, num_heads=4), "divisible"),
-    (dict(num_queries=3), "num_queries=3 needs name='mdetr'"),
-    (dict(image_size=100), "multiple of the stage3 stride 16"),
-    (dict(text_tokenizer="/tmp/tok"), "only used with text_encoder='scratch'"),
-    (dict(dropout=1.5), "dropout"),
-    (dict(taco_max_iou=1.0), "taco_max_iou"),
-    (dict(l1_weight=-1.0), "l1_weight"),
+    ({"hidden_dim": 30, "num_heads": 4}, "divisible"),
+    ({"num_queries": 3}, "num_queries=3 needs name='mdetr'"),
+    ({"image_size": 100}, "multiple of the stage3 stride 16"),
+    ({"text_tokenizer": "/tmp/tok"}, "only used with text_encoder='scratch'"),
+    ({"dropout": 1.5}, "dropout"),
+    ({"taco_max_iou": 1.0}, "taco_max_iou"),
+    ({"l1_weight": -1.0}, "l1_weight"),
 ])
 def test_contradictions_raise(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -119,3 +119,49 @@ def test_scratch_vocabulary_is_deterministic():
     assert build_wordpiece_tokenizer(list(reversed(corpus))).get_vocab() == first
     tok = build_wordpiece_tokenizer(corpus)
     assert tok.unk_token not in tok.tokenize("zygomatic 42% (new)")
+
+
+@pytest.mark.parametrize("name", ["transvg", "mdetr"])
+def test_paper_preset_builds_and_runs_one_pair(name):
+    """The published configuration (ResNet-50/101 at 640 px, 6+6 layers) with MiniLM, one pair on CPU."""
+    cfg = ModelConfig.from_preset(name, "paper")
+    model = build_model(cfg).eval()
+    assert model.visual.backbone.num_channels == 2048
+    with torch.no_grad():
+        out = model(torch.randn(1, 1, 640, 640), model.tokenize(["small left apical pneumothorax"]))
+    assert out.pred_boxes.shape == (1, 4) and torch.isfinite(out.pred_boxes).all()
+
+
+def test_frozen_batchnorm_matches_batchnorm_in_eval_and_has_no_parameters():
+    from torch import nn
+
+    from agpt.models.backbone import FrozenBatchNorm2d, freeze_batchnorm_
+
+    bn = nn.BatchNorm2d(6)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2)
+        bn.bias.uniform_(-1, 1)
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    wrapper = nn.Sequential(bn)
+    x = torch.randn(2, 6, 5, 5)
+    expected = bn.eval()(x)
+    freeze_batchnorm_(wrapper)
+    assert isinstance(wrapper[0], FrozenBatchNorm2d) and not list(wrapper.parameters())
+    torch.testing.assert_close(wrapper.train()(x), expected)
+    model = build_model(ModelConfig.from_preset("transvg", "tiny", frozen_batchnorm=True))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+@pytest.mark.parametrize("name", ["transvg", "mdetr", "medrpg"])
+def test_bf16_autocast_keeps_boxes_and_losses_in_float32(name):
+    cfg = ModelConfig.from_preset(name, "tiny")
+    model, criterion = build_model(cfg), build_criterion(cfg)
+    criterion.set_progress(1.0)
+    text = model.tokenize(["left lung", "small right pleural effusion"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(1, 1, 64, 64), text, image_index=torch.tensor([0, 0]))
+        losses = criterion(out, torch.tensor([[0.5, 0.5, 0.2, 0.3]] * 2), text)
+    assert out.pred_boxes.dtype == torch.float32 and out.scores.dtype == torch.float32
+    assert losses["loss"].dtype == torch.float32 and torch.isfinite(losses["loss"])
+    losses["loss"].backward()

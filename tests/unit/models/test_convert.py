@@ -185,3 +185,35 @@ def test_shape_mismatch_reported_and_bad_inputs(tmp_path):
     torch.save({"model": {"x": nn.Linear(2, 2)}}, bad)
     with pytest.raises(AgptError, match="weights-only"):
         read_state_dict(bad)
+
+
+def torchvision_resnet50(prefix: str) -> dict[str, torch.Tensor]:
+    """torchvision-named ResNet-50 (v1.5 bottlenecks: conv1 1x1, conv2 3x3, conv3 1x1, downsample)."""
+    sd = {f"{prefix}conv1.weight": torch.zeros(64, 3, 7, 7)}
+    for p in ("weight", "bias", "running_mean", "running_var"):
+        sd[f"{prefix}bn1.{p}"] = torch.zeros(64)
+    in_c = 64
+    for i, (blocks, width) in enumerate(zip([3, 4, 6, 3], [64, 128, 256, 512]), start=1):
+        for j in range(blocks):
+            shapes = {1: (width, in_c if j == 0 else 4 * width, 1, 1), 2: (width, width, 3, 3), 3: (4 * width, width, 1, 1)}
+            for k, shape in shapes.items():
+                sd[f"{prefix}layer{i}.{j}.conv{k}.weight"] = torch.zeros(shape)
+                for p in ("weight", "bias", "running_mean", "running_var"):
+                    sd[f"{prefix}layer{i}.{j}.bn{k}.{p}"] = torch.zeros(shape[0])
+            if j == 0:
+                sd[f"{prefix}layer{i}.{j}.downsample.0.weight"] = torch.zeros(4 * width, in_c, 1, 1)
+                for p in ("weight", "bias", "running_mean", "running_var"):
+                    sd[f"{prefix}layer{i}.{j}.downsample.1.{p}"] = torch.zeros(4 * width)
+        in_c = 4 * width
+    return sd
+
+
+def test_detr_r50_backbone_fills_the_paper_preset_backbone():
+    cfg = ModelConfig.from_preset("transvg", "paper", frozen_batchnorm=True)
+    model = build_model(cfg)
+    state = torchvision_resnet50("backbone.0.body.")
+    state["input_proj.weight"], state["input_proj.bias"] = torch.zeros(256, 2048, 1, 1), torch.zeros(256)
+    report = load_converted(model, state, "detr")
+    assert report.mismatched == [] and report.unexpected == []
+    assert not [k for k in report.missing if k.startswith("visual.")]
+    assert float(model.visual.backbone.body.encoder.stages[3].layers[2].layer[2].convolution.weight.detach().abs().sum()) == 0

@@ -86,3 +86,17 @@ def test_taco_finite_and_falls_when_positive_and_negatives_separate():
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[0] == pytest.approx(float(torch.log(torch.tensor(6.0))), abs=1e-4)  # all equal: chance among 6
     assert losses[0] > losses[1] > losses[2] > losses[3] and losses[3] < 0.05
+
+
+def test_criterion_state_dict_restores_the_negative_generator():
+    cfg = ModelConfig.from_preset("medrpg", "tiny")
+    first = build_criterion(cfg)
+    first.set_progress(0.3)
+    targets = random_boxes(4)
+    sample_negative_boxes(targets, 5, 0.25, 0.1, first.generator)  # advance, as training does
+    state = first.state_dict()
+    expected = sample_negative_boxes(targets, 5, 0.25, 0.1, first.generator)
+    resumed = build_criterion(cfg)
+    resumed.load_state_dict(state)
+    assert resumed.progress == 0.3
+    assert torch.equal(sample_negative_boxes(targets, 5, 0.25, 0.1, resumed.generator), expected)

@@ -47,3 +47,18 @@ def test_roberta_folder_in_mdetr(tmp_path):
     out = model(torch.randn(1, 1, 64, 64), text)
     assert out.pred_boxes.shape == (1, 4)
     assert any(n.endswith("attention.self.query") for n in lora_target_names(model, LoraSettings()))
+
+
+def test_folder_needing_remote_code_is_refused(tmp_path):
+    import json
+
+    import pytest
+
+    from agpt.errors import AgptError
+
+    folder = tmp_path / "cxr-bert"
+    AutoTokenizer.from_pretrained(str(minilm_folder())).save_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps({"model_type": "cxr-bert", "architectures": ["CXRBertModel"],
+                                                    "auto_map": {"AutoModel": "modeling_cxrbert.CXRBertModel"}}))
+    with pytest.raises(AgptError, match="trust_remote_code"):
+        build_model(ModelConfig.from_preset("transvg", "tiny", text_encoder=str(folder)))
