@@ -46,7 +46,7 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--medrpg-split",
         default=None,
-        help="MedRPG split-ids CSV (default: ../shared/mscxr_medrpg_split_ids.csv from the repository root)",
+        help="MedRPG split-ids CSV (default: the copy bundled with agpt, agpt/resources/mscxr_medrpg_split_ids.csv)",
     )
     p.add_argument(
         "--leakage-guard",

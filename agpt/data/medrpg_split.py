@@ -24,7 +24,9 @@ from agpt.errors import DataError
 
 SPLIT_SOURCES: tuple[str, ...] = ("medrpg", "mscxr")
 MEDRPG_COLUMNS: tuple[str, ...] = ("split", "anno_id", "category", "subject_id", "study_id", "dicom_id")
-DEFAULT_MEDRPG_SPLIT = "../shared/mscxr_medrpg_split_ids.csv"  # relative to the repository root
+# The MedRPG split ids (ids only, no phrases or boxes) ship with agpt, so the paper's split
+# works from any installation.
+DEFAULT_MEDRPG_SPLIT = "resources/mscxr_medrpg_split_ids.csv"  # relative to the agpt package
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ MANIFEST_FORMAT = 1
 
 
 def default_medrpg_split() -> str:
-    """``../shared/mscxr_medrpg_split_ids.csv`` relative to the repository root."""
-    return str((Path(agpt.__file__).resolve().parents[1] / DEFAULT_MEDRPG_SPLIT).resolve())
+    """The MedRPG split-ids CSV bundled in ``agpt/resources/``."""
+    return str((Path(agpt.__file__).resolve().parent / DEFAULT_MEDRPG_SPLIT).resolve())
 
 
 @dataclass
@@ -59,7 +59,7 @@ class PrepareConfig:
     imagenome_root: str  # holds silver_dataset/{splits/, scene_graph/ or scene_graph.zip}
     mscxr: str  # MS_CXR_Local_Alignment_v1.x.0.csv or .json
     split_source: str = "medrpg"  # "medrpg" (split-ids file) or "mscxr" (the v1.1.0 split column)
-    medrpg_split: str | None = None  # None: ../shared/mscxr_medrpg_split_ids.csv from the repo root
+    medrpg_split: str | None = None  # None: the copy bundled with agpt
     leakage_guard: str = "all-mscxr"  # "all-mscxr", "eval" or "none"
     skip_bad: bool = False  # list bad records in rejects.csv instead of failing on the first
     metadata: str | None = None  # MIMIC metadata CSV(.gz); None: look under mimic_root, else headers

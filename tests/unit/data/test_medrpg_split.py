@@ -17,9 +17,13 @@ from tests.unit.data.rawdata import MEDRPG_SPLIT, PHRASES, phrase_anno_ids
 SHARED = Path(os.environ.get("AGPT_MEDRPG_SPLIT", default_medrpg_split()))
 
 
-@pytest.mark.skipif(
-    not SHARED.is_file(), reason="the project's shared MedRPG split-ids file is not checked out here"
-)
+def test_the_bundled_split_file_matches_the_project_copy():
+    shared = Path(__file__).resolve().parents[3].parent / "shared" / "mscxr_medrpg_split_ids.csv"
+    if not shared.is_file():
+        pytest.skip("no ../shared copy beside this checkout to compare against")
+    assert Path(default_medrpg_split()).read_bytes() == shared.read_bytes()
+
+
 def test_the_shared_split_file_has_the_documented_counts():
     assert b"\r\n" in SHARED.read_bytes()[:400]  # CRLF
     pairs = read_medrpg_split(SHARED)
