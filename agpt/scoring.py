@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from agpt.data.records import MSCXR_COLUMNS
 from agpt.errors import DataError
-from agpt.metrics import GOLD_REQUIRED, PRED_REQUIRED, score
+from agpt.metrics import PRED_REQUIRED, score
 
-GOLD_COLUMNS: tuple[str, ...] = (*GOLD_REQUIRED[:3], "path", *GOLD_REQUIRED[3:])
+GOLD_COLUMNS: tuple[str, ...] = MSCXR_COLUMNS
 GOLD_NUMERIC: tuple[str, ...] = ("x", "y", "w", "h", "image_width", "image_height")
 PRED_NUMERIC: tuple[str, ...] = ("x", "y", "w", "h")
 
