@@ -160,8 +160,9 @@ def qualitative_figure(model: str, runs, selection: pd.DataFrame, gold: pd.DataF
         title += f", {setting['mode']}"
     if setting.get("seed"):
         title += f", seed {setting['seed']}"
-    fig.suptitle(f"{title} — blue: ground truth, red: prediction", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"{title}\nblue: ground truth, red: prediction", fontsize=10)
+    # tight_layout ignores the suptitle: keep ~0.5 inch free above the first row.
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     return to_png(fig)
 
 
